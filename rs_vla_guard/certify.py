@@ -1,0 +1,343 @@
+"""Randomized-smoothing statistics: bounds, radius, oracle correction, sequential test, planner.
+
+This module holds the statistics only: no torch, no rclpy. It consumes a ``sample(m)`` callable that
+returns ``m`` class indices of the base classifier f = oracle o policy on independently noised copies
+of the input (``-1`` = an output the oracle could not map), and returns a :class:`Certificate`.
+
+Guarantee (Cohen, Rosenfeld, Kolter 2019, Theorem 1): let g(x) = argmax_c P(f(x + e) = c) with
+e ~ N(0, sigma^2 I). If ``p_lower`` is a (1 - alpha) lower confidence bound on P(f(x + e) = c_hat) and
+p_lower > 1/2, then with probability >= 1 - alpha over the sampling, g(x + d) = c_hat for every
+||d||_2 < R = sigma * Phi^-1(p_lower).
+
+Oracle error (Seferis et al. 2025): when each oracle label differs from the true class of the output
+with probability at most eps, the true probability p >= q - eps, where q is the oracle-labelled one.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+from scipy.stats import beta as _beta
+from scipy.stats import norm as _norm
+
+Sampler = Callable[[int], Sequence[int]]
+
+# Reasons a certificate reports; the guard and the node add the non-statistical ones.
+CERTIFIED = "certified"
+BELOW_THRESHOLD = "below_threshold"
+ABSTAIN = "abstain"
+
+
+def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
+    """One-sided (1 - alpha) Clopper-Pearson lower bound on p from k successes in n trials.
+
+    ``Beta.ppf(alpha; k, n - k + 1)``, and 0 when k = 0.
+    """
+    _check_counts(k, n, alpha)
+    if k == 0:
+        return 0.0
+    return float(_beta.ppf(alpha, k, n - k + 1))
+
+
+def upper_confidence_bound(k: int, n: int, alpha: float) -> float:
+    """One-sided (1 - alpha) Clopper-Pearson upper bound: ``Beta.ppf(1 - alpha; k + 1, n - k)``, 1 when k = n."""
+    _check_counts(k, n, alpha)
+    if k == n:
+        return 1.0
+    return float(_beta.ppf(1.0 - alpha, k + 1, n - k))
+
+
+def _check_counts(k: int, n: int, alpha: float) -> None:
+    if n <= 0 or k < 0 or k > n:
+        raise ValueError(f"need 0 <= k <= n and n > 0, got k={k}, n={n}")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+
+
+def radius_from_lower_bound(p_lower: float, sigma: float) -> float:
+    """Certified L2 radius ``sigma * Phi^-1(p_lower)``; 0.0 when p_lower <= 0.5 (abstain)."""
+    if sigma <= 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    if p_lower <= 0.5:
+        return 0.0
+    if p_lower >= 1.0:
+        return math.inf
+    return float(sigma * _norm.ppf(p_lower))
+
+
+def probability_for_radius(radius: float, sigma: float) -> float:
+    """The inverse of :func:`radius_from_lower_bound`: p* = Phi(radius / sigma)."""
+    return float(_norm.cdf(radius / sigma))
+
+
+def oracle_corrected(p_lower: float, oracle_error: float, symmetric: bool = False) -> float:
+    """Lower bound on the true class probability from the oracle-labelled bound ``p_lower``.
+
+    Valid with no assumption: ``p_lower - eps``. With ``symmetric=True`` (oracle mistakes are symmetric
+    label flips, an assumption the caller takes on): ``(p_lower - eps) / (1 - 2 eps)``. Never below 0.
+    """
+    if not 0.0 <= oracle_error < 0.5:
+        raise ValueError(f"oracle_error must be in [0, 0.5), got {oracle_error}")
+    corrected = p_lower - oracle_error
+    if symmetric:
+        corrected /= 1.0 - 2.0 * oracle_error
+    return float(min(max(corrected, 0.0), 1.0))
+
+
+@dataclass
+class Certificate:
+    """Outcome of one certification.
+
+    ``candidate`` is the class under test (None when no sample mapped to any class); ``p_lower`` the
+    oracle-corrected lower bound on its probability under noise; ``radius`` = sigma * Phi^-1(p_lower)
+    (0 when abstaining); ``certified`` is true when the radius reaches the requested threshold;
+    ``n_samples`` counts the estimation samples plus any selection samples drawn; ``counts`` maps
+    class index (-1 = unmapped) to the number of estimation samples with that class.
+    """
+
+    candidate: Optional[int]
+    certified: bool
+    radius: float
+    p_lower: float
+    n_samples: int
+    counts: Dict[int, int] = field(default_factory=dict)
+    reason: str = ABSTAIN
+    p_upper: float = 1.0
+    checkpoints: int = 1
+
+
+def _count(labels: Sequence[int], into: Dict[int, int]) -> None:
+    values, freq = np.unique(np.asarray(labels, dtype=np.int64), return_counts=True)
+    for value, count in zip(values.tolist(), freq.tolist()):
+        into[value] = into.get(value, 0) + count
+
+
+def _draw(sample: Sampler, m: int) -> np.ndarray:
+    labels = np.asarray(sample(m), dtype=np.int64).reshape(-1)
+    if labels.size != m:
+        raise ValueError(f"sampler returned {labels.size} labels, {m} requested")
+    return labels
+
+
+def _select_candidate(sample: Sampler, n0: int) -> Optional[int]:
+    counts: Dict[int, int] = {}
+    _count(_draw(sample, n0), counts)
+    mapped = {c: k for c, k in counts.items() if c >= 0}
+    if not mapped:
+        return None
+    # Ties go to the smallest index so the choice is deterministic.
+    return min(mapped, key=lambda c: (-mapped[c], c))
+
+
+def _finish(candidate, k, n, n_total, counts, p_lower, sigma, radius_threshold, p_upper=1.0, checkpoints=1):
+    radius = radius_from_lower_bound(p_lower, sigma)
+    if p_lower <= 0.5:
+        reason, certified = ABSTAIN, False
+    elif radius >= radius_threshold:
+        reason, certified = CERTIFIED, True
+    else:
+        reason, certified = BELOW_THRESHOLD, False
+    return Certificate(candidate, certified, radius, p_lower, n_total, counts, reason, p_upper, checkpoints)
+
+
+def certify_fixed(
+    sample: Sampler,
+    *,
+    sigma: float,
+    alpha: float,
+    n0: int,
+    n: int,
+    oracle_error: float = 0.0,
+    candidate: Optional[int] = None,
+    radius_threshold: float = 0.0,
+    symmetric_oracle: bool = False,
+) -> Certificate:
+    """Cohen's two-stage CERTIFY.
+
+    Selection: the most frequent class of ``n0`` samples (skipped when ``candidate`` is given, which
+    must then be chosen without looking at the estimation samples). Estimation: ``n`` fresh samples,
+    k = count of the candidate, p_lower = LCB(k, n, alpha) - eps. Abstain when p_lower <= 0.5, else
+    radius = sigma * Phi^-1(p_lower); certified when radius >= ``radius_threshold``.
+    """
+    _check_parameters(sigma, alpha, oracle_error)
+    if n <= 0 or (candidate is None and n0 <= 0):
+        raise ValueError(f"need n > 0 and n0 > 0 without a candidate, got n0={n0}, n={n}")
+    n_selection = 0
+    if candidate is None:
+        candidate, n_selection = _select_candidate(sample, n0), n0
+    counts: Dict[int, int] = {}
+    _count(_draw(sample, n), counts)
+    if candidate is None:
+        return Certificate(None, False, 0.0, 0.0, n + n_selection, counts, ABSTAIN)
+    k = counts.get(candidate, 0)
+    p_lower = oracle_corrected(lower_confidence_bound(k, n, alpha), oracle_error, symmetric_oracle)
+    return _finish(candidate, k, n, n + n_selection, counts, p_lower, sigma, radius_threshold)
+
+
+def checkpoint_alpha(alpha: float, j: int) -> float:
+    """Error budget of the j-th look (j >= 1): alpha * 6 / (pi^2 j^2); the budgets sum to alpha."""
+    return alpha * 6.0 / (math.pi**2 * j * j)
+
+
+def sequential_schedule(
+    *, sigma: float, alpha: float, radius_threshold: float, n_max: int, batch_size: int, oracle_error: float = 0.0
+) -> list:
+    """Sample sizes at which the sequential test looks, fixed before any sample is drawn.
+
+    The first look comes at the smallest n where unanimous samples could certify (so no work is spent
+    on looks that cannot decide); later looks grow geometrically (x1.5, at most ``batch_size`` more per
+    look) until ``n_max``. Fewer looks leave more error budget to each.
+    """
+    p_star = probability_for_radius(radius_threshold, sigma) + oracle_error
+    schedule = []
+    n = 0
+    j = 1
+    while n < n_max:
+        if p_star >= 1.0:
+            n_first = n_max
+        else:
+            # all n agree -> LCB = alpha_j^(1/n); need that > p*.
+            n_first = math.floor(math.log(checkpoint_alpha(alpha, j)) / math.log(max(p_star, 1e-12))) + 1
+        if j == 1:
+            n = max(n_first, 1)
+        else:
+            n = max(n_first, n + 1, min(int(math.ceil(n * 1.5)), n + batch_size))
+        n = min(n, n_max)
+        schedule.append(n)
+        j += 1
+    return schedule
+
+
+def certify_sequential(
+    sample: Sampler,
+    *,
+    sigma: float,
+    alpha: float,
+    radius_threshold: float,
+    n_max: int,
+    batch_size: int,
+    oracle_error: float = 0.0,
+    candidate: Optional[int] = None,
+    n0: int = 16,
+    symmetric_oracle: bool = False,
+) -> Certificate:
+    """Anytime-valid test of R >= ``radius_threshold``, i.e. p_A >= p* = Phi(radius_threshold / sigma).
+
+    Samples arrive in batches; at the j-th look (sizes from :func:`sequential_schedule`) the
+    Clopper-Pearson bounds at level alpha_j = alpha * 6 / (pi^2 j^2) are computed. Stop and certify when
+    the corrected lower bound reaches p*; stop early without a certificate when the upper bound (plus
+    eps) falls below p*; otherwise stop at ``n_max``. By the union bound over looks, the probability that
+    any reported lower bound exceeds the true p_A is at most alpha, so a certificate is false with
+    probability <= alpha. The radius reported is sigma * Phi^-1 of the lower bound at the stopping look.
+
+    Without ``candidate``, ``n0`` separate selection samples pick it (they are not reused).
+    """
+    _check_parameters(sigma, alpha, oracle_error)
+    if n_max <= 0 or batch_size <= 0:
+        raise ValueError(f"n_max and batch_size must be > 0, got {n_max}, {batch_size}")
+    if radius_threshold < 0:
+        raise ValueError(f"radius_threshold must be >= 0, got {radius_threshold}")
+    n_selection = 0
+    if candidate is None:
+        candidate, n_selection = _select_candidate(sample, n0), n0
+    p_star = max(probability_for_radius(radius_threshold, sigma), 0.5)
+    schedule = sequential_schedule(
+        sigma=sigma, alpha=alpha, radius_threshold=radius_threshold, n_max=n_max, batch_size=batch_size,
+        oracle_error=oracle_error,
+    )
+    counts: Dict[int, int] = {}
+    n = k = 0
+    p_lower, p_upper = 0.0, 1.0
+    for j, n_look in enumerate(schedule, start=1):
+        while n < n_look:
+            labels = _draw(sample, min(batch_size, n_look - n))
+            _count(labels, counts)
+            if candidate is not None:
+                k += int(np.count_nonzero(labels == candidate))
+            n += labels.size
+        if candidate is None:
+            return Certificate(None, False, 0.0, 0.0, n + n_selection, counts, ABSTAIN, checkpoints=j)
+        alpha_j = checkpoint_alpha(alpha, j)
+        p_lower = oracle_corrected(lower_confidence_bound(k, n, alpha_j), oracle_error, symmetric_oracle)
+        p_upper = min(upper_confidence_bound(k, n, alpha_j) + oracle_error, 1.0)
+        # p_lower > 0.5 matters only when the threshold is 0 (then any non-abstaining bound certifies).
+        if p_lower >= p_star and p_lower > 0.5:
+            break
+        if p_upper < p_star:
+            break
+    return _finish(candidate, k, n, n + n_selection, counts, p_lower, sigma, radius_threshold, p_upper, j)
+
+
+def _check_parameters(sigma: float, alpha: float, oracle_error: float) -> None:
+    if not sigma > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}")
+    if not 0.0 < alpha < 0.5:
+        raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
+    if not 0.0 <= oracle_error < 0.5:
+        raise ValueError(f"oracle_error must be in [0, 0.5), got {oracle_error}")
+
+
+# ---------------------------------------------------------------- planning (DESIGN 2.4)
+
+
+def expected_radius(n: int, *, sigma: float, alpha: float, p_true: float, oracle_error: float = 0.0) -> float:
+    """Expected certified radius of a fixed-n certificate when the candidate's true probability is p_true.
+
+    E_k[sigma * Phi^-1(LCB(k, n, alpha) - eps)] with k ~ Binomial(n, p_true), abstentions counting 0.
+    """
+    if n <= 0:
+        raise ValueError(f"n must be > 0, got {n}")
+    if not 0.0 <= p_true <= 1.0:
+        raise ValueError(f"p_true must be in [0, 1], got {p_true}")
+    _check_parameters(sigma, alpha, oracle_error)
+    from scipy.stats import binom
+
+    ks = np.arange(n + 1)
+    weights = binom.pmf(ks, n, p_true)
+    keep = weights > 1e-12
+    ks = ks[keep]
+    lower = np.zeros(ks.shape)
+    lower[ks > 0] = _beta.ppf(alpha, ks[ks > 0], n - ks[ks > 0] + 1)
+    lower -= oracle_error
+    radii = np.where(lower > 0.5, sigma * _norm.ppf(np.clip(lower, 0.5, 1.0 - 1e-16)), 0.0)
+    return float(np.sum(weights[keep] * radii) / np.sum(weights[keep]))
+
+
+def radius_ceiling(*, sigma: float, p_true: float, oracle_error: float = 0.0) -> float:
+    """The radius no number of samples can exceed: sigma * Phi^-1(p_true - eps) (0 at or below 1/2)."""
+    return radius_from_lower_bound(p_true - oracle_error, sigma)
+
+
+def samples_needed(
+    radius: float, *, sigma: float, alpha: float, p_true: float, oracle_error: float = 0.0, n_limit: int = 10_000_000
+) -> Optional[int]:
+    """Smallest n whose expected radius reaches ``radius`` (None when no n up to ``n_limit`` does).
+
+    The radius can never exceed sigma * Phi^-1(p_true - eps), whatever n, so targets above that
+    return None at once.
+    """
+    if radius >= radius_ceiling(sigma=sigma, p_true=p_true, oracle_error=oracle_error):
+        return None
+
+    def reaches(n: int) -> bool:
+        return expected_radius(n, sigma=sigma, alpha=alpha, p_true=p_true, oracle_error=oracle_error) >= radius
+
+    low, high = 1, 1
+    while not reaches(high):
+        low = high + 1
+        high *= 2
+        if high > n_limit:
+            if not reaches(n_limit):
+                return None
+            high = n_limit
+            break
+    # Expected radius is close to monotone in n; bisection finds the first n that reaches.
+    while low < high:
+        mid = (low + high) // 2
+        if reaches(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return high

@@ -1,0 +1,243 @@
+"""The ``rs-vla-guard`` command: demo, certify, plan, scene.
+
+Every failure the user can cause (bad arguments, unreadable image, invalid parameters, missing model)
+exits non-zero with a one-line message saying what was wrong.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Dict, List, Optional
+
+import numpy as np
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _guard_overrides(args) -> Dict[str, object]:
+    names = ("sigma", "alpha", "radius_threshold", "n_max", "certify_mode", "oracle_error", "policy", "seed",
+             "policy_mode", "device", "batch_size")
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def _add_guard_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("guard parameters (defaults: config/guard.yaml)")
+    group.add_argument("--policy", help="'builtin' or a local model directory")
+    group.add_argument("--policy-mode", dest="policy_mode", choices=("auto", "score", "generate", "action"))
+    group.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    group.add_argument("--sigma", type=float)
+    group.add_argument("--alpha", type=float)
+    group.add_argument("--radius-threshold", dest="radius_threshold", type=float)
+    group.add_argument("--n-max", dest="n_max", type=int)
+    group.add_argument("--batch-size", dest="batch_size", type=int)
+    group.add_argument("--certify-mode", dest="certify_mode", choices=("sequential", "fixed"))
+    group.add_argument("--oracle-error", dest="oracle_error", type=float)
+    group.add_argument("--seed", type=int)
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB; UsageError when it is missing or not an image."""
+    import cv2
+
+    if not os.path.isfile(path):
+        raise UsageError(f"image not found: {path}")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise UsageError(f"not a readable image: {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_certify(args) -> int:
+    from .guard import Guard
+
+    frame = read_image(args.image)
+    guard = Guard.from_config(_guard_overrides(args))
+    decision = guard.decide(frame, args.instruction)
+    if args.json:
+        print(json.dumps(decision.to_dict()))
+    else:
+        print(format_table([decision_row("", args.instruction, None, decision)]))
+        if decision.error:
+            print(f"error: {decision.error}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from . import certify
+
+    common = dict(sigma=args.sigma, alpha=args.alpha, p_true=args.p, oracle_error=args.oracle_error)
+    needed = certify.samples_needed(args.radius, **common)
+    sizes = [n for n in (10, 30, 100, 300, 1000, 3000, 10_000, 100_000) if n <= args.n_limit]
+    table = [{"n": n, "expected_radius": round(certify.expected_radius(n, **common), 4)} for n in sizes]
+    ceiling = certify.radius_ceiling(sigma=args.sigma, p_true=args.p, oracle_error=args.oracle_error)
+    if args.json:
+        print(json.dumps({"radius": args.radius, **common, "samples_needed": needed,
+                          "radius_ceiling": ceiling if ceiling != float("inf") else None,
+                          "table": table}))
+        return 0
+    print(f"sigma={args.sigma} alpha={args.alpha} p_A={args.p} oracle_error={args.oracle_error}")
+    if needed is None:
+        print(f"samples_needed: none - radius {args.radius} is out of reach (ceiling sigma*Phi^-1(p_A - eps) = "
+              f"{ceiling:.4f})")
+    else:
+        print(f"samples_needed for expected radius >= {args.radius}: {needed}")
+    print(f"{'n':>8}  expected_radius")
+    for row in table:
+        print(f"{row['n']:>8}  {row['expected_radius']:.4f}")
+    return 0
+
+
+def cmd_scene(args) -> int:
+    import cv2
+
+    from . import scenes
+
+    blocks = [scenes.Block(args.target, args.x, args.width)] if not args.no_target else []
+    for spec in args.distractors or []:
+        try:
+            colour, x, width = spec.split(":")
+            blocks.append(scenes.Block(colour, float(x), float(width)))
+        except ValueError as error:
+            raise UsageError(f"--distractors takes colour:x:width, got {spec!r} ({error})") from error
+    scene = scenes.Scene(blocks, floor=args.floor)
+    image = scenes.render(scene, args.image_width, args.image_height)
+    if not cv2.imwrite(args.output, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise UsageError(f"could not write {args.output}")
+    truth = scenes.ground_truth_action(scene, args.target)
+    print(f"wrote {args.output} ({args.image_width}x{args.image_height}); '{scenes.instruction_for(args.target)}' "
+          f"-> {truth}")
+    return 0
+
+
+def demo_scenes():
+    """A fixed, readable set of scenes covering every action, distractors and an absent target."""
+    from .scenes import Block, Scene
+
+    return [
+        ("red block ahead, far", Scene([Block("red", 0.5, 0.15)]), "red"),
+        ("red block on the left", Scene([Block("red", 0.15, 0.2)], floor="textured"), "red"),
+        ("blue block on the right", Scene([Block("blue", 0.82, 0.22), Block("yellow", 0.3, 0.15)]), "blue"),
+        ("green block reached", Scene([Block("green", 0.5, 0.55)]), "green"),
+        ("asked blue, only red", Scene([Block("red", 0.5, 0.2)]), "blue"),
+        ("green left, red right", Scene([Block("green", 0.2, 0.2), Block("red", 0.8, 0.2)], floor="textured"),
+         "red"),
+        ("empty floor", Scene([], floor="textured"), "green"),
+        ("red on the border", Scene([Block("red", 0.35, 0.2)]), "red"),
+    ]
+
+
+def decision_row(name: str, instruction: str, truth: Optional[str], decision) -> Dict[str, str]:
+    return {
+        "scene": name, "instruction": instruction, "truth": truth or "",
+        "action": decision.action, "candidate": decision.candidate or "-",
+        "certified": "yes" if decision.certified else "no", "radius": f"{min(decision.radius, 99):.3f}",
+        "samples": str(decision.n_samples), "latency_ms": f"{decision.latency_ms:.0f}", "reason": decision.reason,
+    }
+
+
+def format_table(rows: List[Dict[str, str]]) -> str:
+    columns = [c for c in rows[0] if any(r[c] for r in rows)]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns), "  ".join("-" * widths[c] for c in columns)]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_demo(args) -> int:
+    from . import scenes
+    from .guard import Guard
+
+    print("rs_vla_guard demo: built-in policy, randomized-smoothing certificates at the defaults")
+    guard = Guard.from_config(_guard_overrides(args))
+    p = guard.params
+    print(f"model {guard.policy.model_id}  sigma={p['sigma']} alpha={p['alpha']} "
+          f"radius_threshold={p['radius_threshold']} n_max={p['n_max']} mode={guard.mode}/{p['certify_mode']}\n")
+    rows = []
+    for name, scene, colour in demo_scenes():
+        instruction = scenes.instruction_for(colour)
+        decision = guard.decide(scenes.render(scene), instruction)
+        rows.append(decision_row(name, instruction, scenes.ground_truth_action(scene, colour), decision))
+    print(format_table(rows))
+    certified = sum(r["certified"] == "yes" for r in rows)
+    print(f"\n{certified}/{len(rows)} certified; uncertified steps publish the safe action "
+          f"'{p['safe_action']}' with the reason shown.")
+    return 0
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rs-vla-guard", description="Certified VLA actions by randomized smoothing.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="certify a handful of rendered scenes with the built-in policy")
+    _add_guard_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    cert = sub.add_parser("certify", help="certify the policy's action on one image")
+    cert.add_argument("image")
+    cert.add_argument("--instruction", required=True)
+    cert.add_argument("--json", action="store_true", help="print the decision as one JSON object")
+    _add_guard_options(cert)
+    cert.set_defaults(func=cmd_certify)
+
+    plan = sub.add_parser("plan", help="samples needed for a target radius (sample planning)")
+    plan.add_argument("--radius", type=_positive_float, required=True)
+    plan.add_argument("--sigma", type=_positive_float, default=0.25)
+    plan.add_argument("--alpha", type=_probability, default=0.001)
+    plan.add_argument("--p", type=_probability, required=True, help="assumed true probability of the action")
+    plan.add_argument("--oracle-error", dest="oracle_error", type=_probability, default=0.0)
+    plan.add_argument("--n-limit", dest="n_limit", type=int, default=10_000_000)
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(func=cmd_plan)
+
+    scene = sub.add_parser("scene", help="render a 'go to the block' test frame")
+    scene.add_argument("--target", default="red")
+    scene.add_argument("--x", type=float, default=0.5, help="target centre, fraction of the width")
+    scene.add_argument("--width", type=float, default=0.15, help="target width, fraction of the width")
+    scene.add_argument("--no-target", action="store_true", help="leave the target block out")
+    scene.add_argument("--distractors", nargs="*", help="more blocks as colour:x:width")
+    scene.add_argument("--floor", choices=("plain", "textured"), default="plain")
+    scene.add_argument("--image-width", type=int, default=160)
+    scene.add_argument("--image-height", type=int, default=120)
+    scene.add_argument("-o", "--output", required=True)
+    scene.set_defaults(func=cmd_scene)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from .config import ConfigError
+    from .policies.base import PolicyError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, PolicyError, ValueError) as error:
+        print(f"rs-vla-guard {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""The Guard: one frame + one instruction -> a certified :class:`Decision` (no rclpy here).
+
+Pipeline per decision: frame -> policy input once (resize, [0,1]) -> candidate = f(clean input) ->
+noisy batches on the device -> policy -> oracle -> counts -> sequential (or fixed) certification.
+The published action is the candidate when its certified radius reaches ``radius_threshold``;
+otherwise the safe action, with a reason.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from . import certify, config
+from .oracles import UNMAPPED, BinningOracle, KeywordOracle
+from .policies.base import PolicyError
+from .sampling import NoisySampler, frame_to_input, make_generator, predict_clean, resolve_device
+
+# Stop reasons beyond the certifier's own (certified / below_threshold / abstain).
+NO_INSTRUCTION = "no_instruction"
+INVALID_IMAGE = "invalid_image"
+POLICY_ERROR = "policy_error"
+SENSITIVITY_PROBE_INSTRUCTIONS = ("go to the red block", "go to the blue block", "go to the green block")
+
+
+class BlindPolicyError(PolicyError):
+    """The policy's output does not depend on its image (or instruction): certificates would be vacuous."""
+
+
+@dataclass
+class Decision:
+    """What the guard decided for one frame. ``action`` is what to execute; ``reason`` says why."""
+
+    action: str
+    candidate: Optional[str]
+    certified: bool
+    radius: float
+    p_lower: float
+    n_samples: int
+    counts: Dict[str, int]
+    reason: str
+    latency_ms: float
+    sigma: float
+    alpha: float
+    radius_threshold: float
+    model_id: str
+    mode: str
+    error: str = ""
+
+    def to_dict(self) -> Dict[str, Any]:
+        data = asdict(self)
+        data["radius"] = _finite(self.radius)
+        return data
+
+
+def _finite(value: float) -> float:
+    return value if np.isfinite(value) else 1e9
+
+
+def load_policy(params: Dict[str, Any], device: torch.device):
+    """The policy named by ``params['policy']``: the built-in model or a local model directory."""
+    from .policies.builtin import BUILTIN_DIR
+    from .policies.transformers_vlm import TransformersVLM
+
+    path = BUILTIN_DIR if params["policy"] == "builtin" else params["policy"]
+    return TransformersVLM.from_pretrained(
+        path, device=device, trust_remote_code=params["trust_remote_code"], dtype=params["dtype"],
+        max_new_tokens=params["max_new_tokens"],
+    )
+
+
+class Guard:
+    """Policy + oracle + noisy sampler + certifier, configured by the parameters of :mod:`config`."""
+
+    def __init__(self, policy, params: Dict[str, Any]):
+        self.policy = policy
+        self.params = params
+        self.actions: List[str] = list(params["actions"])
+        self.mode = self._resolve_mode(params["policy_mode"])
+        if self.mode == "action":
+            self.oracle = BinningOracle(self.actions)
+        else:
+            self.oracle = KeywordOracle(self.actions)
+        self.phrases = self.oracle.canonical_phrases() if self.mode != "action" else []
+        self.generator = make_generator(policy.device, params["seed"])
+        self.config_hash = config.config_hash(params)
+
+    @classmethod
+    def from_config(cls, overrides: Optional[Dict[str, Any]] = None, *, policy=None, check: bool = True) -> "Guard":
+        """A guard with the DESIGN 3.4 defaults, ``overrides`` applied (validated: ConfigError on bad values).
+
+        Loads the policy (unless one is given), warms it up, and, unless ``allow_blind_policy``, refuses a
+        policy whose output ignores the image or the instruction (:class:`BlindPolicyError`).
+        """
+        params = config.effective(overrides)
+        if policy is None:
+            policy = load_policy(params, resolve_device(params["device"]))
+        guard = cls(policy, params)
+        if check and not params["allow_blind_policy"]:
+            guard.check_sensitivity()
+        return guard
+
+    def _resolve_mode(self, requested: str) -> str:
+        modes = tuple(self.policy.modes)
+        if requested == "auto":
+            for mode in ("score", "action", "generate"):
+                if mode in modes:
+                    return mode
+        if requested not in modes:
+            raise PolicyError(f"policy {self.policy.model_id} supports modes {modes}, not {requested!r}")
+        return requested
+
+    # ------------------------------------------------------------------ the base classifier
+
+    def classifier(self, instruction: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """f = oracle o policy for one instruction: B noisy inputs -> B action indices (-1 unmapped)."""
+        if self.mode == "score":
+            return lambda pixels: self.policy.score(pixels, instruction, self.phrases).argmax(dim=1)
+        if self.mode == "generate":
+            return lambda pixels: torch.from_numpy(self.oracle(self.policy.generate(pixels, instruction)))
+        return lambda pixels: self.oracle(self.policy.act(pixels, instruction))
+
+    def output_signature(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:
+        """A continuous summary of the policy's outputs, used to tell whether inputs change them."""
+        if self.mode == "action":
+            return self.policy.act(pixels, instruction).float()
+        if "score" in self.policy.modes:
+            return self.policy.score(pixels, instruction, self.phrases).softmax(dim=1)
+        labels = self.classifier(instruction)(pixels)
+        return torch.nn.functional.one_hot(labels.clamp(min=0), len(self.actions)).float()
+
+    def check_sensitivity(self, tolerance: float = 0.02) -> Dict[str, float]:
+        """Refuse a policy whose outputs do not move with clearly different images or instructions.
+
+        Probes: rendered task scenes (target left / right / ahead / absent), black and white frames.
+        Returns the largest output change seen for images and for instructions.
+        """
+        from . import scenes
+
+        probes = [
+            scenes.Scene([scenes.Block("red", 0.15, 0.25)]),
+            scenes.Scene([scenes.Block("blue", 0.85, 0.25)]),
+            scenes.Scene([scenes.Block("green", 0.5, 0.2), scenes.Block("red", 0.2, 0.15)]),
+            scenes.Scene([]),
+        ]
+        frames = [scenes.render(s, 128, 96) for s in probes]
+        frames += [np.zeros((96, 128, 3), np.uint8), np.full((96, 128, 3), 255, np.uint8)]
+        pixels = torch.from_numpy(np.stack([frame_to_input(f, self.policy.input_size) for f in frames]))
+        pixels = pixels.to(self.policy.device)
+        signatures = [self.output_signature(pixels, text) for text in SENSITIVITY_PROBE_INSTRUCTIONS]
+        image_change = max(float((s - s[:1]).abs().max()) for s in signatures)
+        instruction_change = max(float((s - signatures[0]).abs().max()) for s in signatures[1:])
+        if image_change < tolerance:
+            raise BlindPolicyError(
+                f"policy {self.policy.model_id} ignores its image (largest output change across very different "
+                f"frames: {image_change:.2g} < {tolerance}); set allow_blind_policy to override")
+        if instruction_change < tolerance:
+            raise BlindPolicyError(
+                f"policy {self.policy.model_id} ignores its instruction (largest output change across "
+                f"instructions: {instruction_change:.2g} < {tolerance}); set allow_blind_policy to override")
+        return {"image_change": image_change, "instruction_change": instruction_change}
+
+    # ------------------------------------------------------------------ deciding
+
+    def update(self, **changes) -> None:
+        """Apply runtime parameter changes (validated together with the rest; ConfigError if invalid)."""
+        params = dict(self.params)
+        params.update(changes)
+        params = config.effective(params)
+        read_only = [n for n in changes if config.SCHEMA[n].read_only and changes[n] != self.params[n]]
+        if read_only:
+            raise config.ConfigError([f"{n}: read-only, needs a reconfigure" for n in read_only])
+        self.params = params
+        self.config_hash = config.config_hash(params)
+
+    def _decision(self, started: float, reason: str, certificate=None, error: str = "") -> Decision:
+        p = self.params
+        safe = p["safe_action"]
+        if certificate is None:
+            return Decision(safe, None, False, 0.0, 0.0, 0, {}, reason, (time.perf_counter() - started) * 1e3,
+                            p["sigma"], p["alpha"], p["radius_threshold"], self.policy.model_id, self.mode, error)
+        candidate = self.actions[certificate.candidate] if certificate.candidate is not None else None
+        counts = {(self.actions[c] if c != UNMAPPED else "unmapped"): k for c, k in sorted(certificate.counts.items())}
+        action = candidate if certificate.certified else safe
+        return Decision(action, candidate, certificate.certified, certificate.radius, certificate.p_lower,
+                        certificate.n_samples, counts, certificate.reason, (time.perf_counter() - started) * 1e3,
+                        p["sigma"], p["alpha"], p["radius_threshold"], self.policy.model_id, self.mode, error)
+
+    def decide(self, frame_rgb: np.ndarray, instruction: str) -> Decision:
+        """Certify the policy's action for ``frame_rgb`` (HxWx3 uint8 RGB) under ``instruction``.
+
+        Never raises for bad input or a failing policy: the decision is then the safe action with
+        reason ``invalid_image``, ``no_instruction`` or ``policy_error``.
+        """
+        started = time.perf_counter()
+        if not isinstance(instruction, str) or not instruction.strip():
+            return self._decision(started, NO_INSTRUCTION)
+        try:
+            clean = frame_to_input(frame_rgb, self.policy.input_size)
+        except (ValueError, TypeError) as error:
+            return self._decision(started, INVALID_IMAGE, error=str(error))
+        try:
+            certificate = self._certify(torch.from_numpy(clean).to(self.policy.device), instruction.strip())
+        except Exception as error:  # any failure of the model must end in a stop, not a crash
+            return self._decision(started, POLICY_ERROR, error=f"{type(error).__name__}: {error}")
+        return self._decision(started, certificate.reason, certificate)
+
+    def _certify(self, clean: torch.Tensor, instruction: str) -> certify.Certificate:
+        p = self.params
+        classify = self.classifier(instruction)
+        sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=p["batch_size"], generator=self.generator)
+        common = dict(sigma=p["sigma"], alpha=p["alpha"], oracle_error=p["oracle_error"],
+                      symmetric_oracle=p["symmetric_oracle"])
+        if p["certify_mode"] == "fixed":
+            return certify.certify_fixed(sampler, n0=p["n0"], n=p["n_max"], radius_threshold=p["radius_threshold"],
+                                         **common)
+        # f(clean input) is chosen without the estimation samples; if unmapped, n0 noisy samples select.
+        candidate = predict_clean(classify, clean)
+        return certify.certify_sequential(
+            sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=p["batch_size"],
+            candidate=candidate, n0=p["n0"], **common)
+
+    def release(self) -> None:
+        self.policy.release()

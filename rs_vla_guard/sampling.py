@@ -1,0 +1,104 @@
+"""Noisy sampling on the device: the smoothed classifier's Monte Carlo half.
+
+A frame is converted once to the policy's input (float pixels in [0, 1] at the policy's resolution,
+the space the certified radius lives in). Every noisy copy is made on the device from a seeded
+``torch.Generator``, in batches, and the base classifier f = oracle o policy labels a whole batch at
+once: there is no per-sample Python loop.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+import torch
+
+# f: a batch of [0,1] pixel tensors (B x 3 x H x W, on the device) -> class indices (B,), -1 = unmapped.
+BatchClassifier = Callable[[torch.Tensor], torch.Tensor]
+
+
+def frame_to_input(frame_rgb: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+    """HxWx3 uint8 RGB frame -> 3 x h x w float32 in [0, 1] at ``size`` = (h, w), by area resampling.
+
+    Raises ValueError for anything that is not a non-empty HxWx3 uint8 array.
+    """
+    import cv2
+
+    frame = np.asarray(frame_rgb)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"frame must be HxWx3, got shape {frame.shape}")
+    if frame.dtype != np.uint8:
+        raise ValueError(f"frame must be uint8, got {frame.dtype}")
+    height, width = size
+    if frame.shape[:2] != (height, width):
+        interpolation = cv2.INTER_AREA if frame.shape[0] >= height and frame.shape[1] >= width else cv2.INTER_LINEAR
+        frame = cv2.resize(frame, (width, height), interpolation=interpolation)
+    return np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given (CUDA must exist)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+class NoisySampler:
+    """Draws labels f(x + e), e ~ N(0, sigma^2 I), for one clean input x, batch by batch on the device.
+
+    Calling the sampler with m returns m labels as a numpy int64 array (the certifier's ``sample``).
+    The generator is seeded per decision, so a decision is reproducible from (frame, instruction, seed).
+    """
+
+    def __init__(
+        self,
+        classify: BatchClassifier,
+        clean_input: torch.Tensor,
+        *,
+        sigma: float,
+        batch_size: int,
+        generator: torch.Generator,
+        clip: bool = False,
+    ):
+        if clean_input.dim() != 3:
+            raise ValueError("clean_input must be 3 x H x W")
+        self.classify = classify
+        self.clean_input = clean_input
+        self.sigma = float(sigma)
+        self.batch_size = int(batch_size)
+        self.generator = generator
+        self.clip = clip
+        self.drawn = 0
+
+    def noisy_batch(self, m: int) -> torch.Tensor:
+        shape = (m,) + tuple(self.clean_input.shape)
+        noise = torch.randn(shape, generator=self.generator, device=self.clean_input.device, dtype=self.clean_input.dtype)
+        batch = noise.mul_(self.sigma).add_(self.clean_input)
+        return batch.clamp_(0.0, 1.0) if self.clip else batch
+
+    def __call__(self, m: int) -> np.ndarray:
+        labels = []
+        remaining = int(m)
+        while remaining > 0:
+            size = min(remaining, self.batch_size)
+            labels.append(self.classify(self.noisy_batch(size)))
+            remaining -= size
+        self.drawn += int(m)
+        if not labels:
+            return np.zeros(0, np.int64)
+        # One host transfer per call: the sequential test needs the counts, nothing more.
+        return torch.cat(labels).to("cpu", torch.int64).numpy()
+
+
+def make_generator(device: torch.device, seed: int) -> torch.Generator:
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    return generator
+
+
+def predict_clean(classify: BatchClassifier, clean_input: torch.Tensor) -> Optional[int]:
+    """f(x) on the clean input: a candidate chosen independently of the noisy estimation samples."""
+    label = int(classify(clean_input.unsqueeze(0))[0])
+    return None if label < 0 else label

@@ -1,0 +1,58 @@
+"""ament_python package setup: `colcon build` on a robot, `pip install -e .[ros,test]` in the venv."""
+import os
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "rs_vla_guard"
+model_files = [os.path.relpath(p, package_name) for p in glob(f"{package_name}/models/**/*", recursive=True)
+               if os.path.isfile(p)]
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    package_data={package_name: model_files + ["assets/*", "assets/**/*"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
+        (f"share/{package_name}", ["package.xml"]),
+        (f"share/{package_name}/launch", glob("launch/*.launch.py")),
+        (f"share/{package_name}/config", glob("config/*.yaml")),
+    ],
+    python_requires=">=3.10",
+    install_requires=[
+        "numpy",
+        "scipy",
+        "pyyaml",
+        "opencv-python-headless",
+        "pillow",
+        "torch>=2.2",
+        "transformers>=5.0",
+        "tokenizers",
+        "safetensors",
+    ],
+    extras_require={
+        # ROS 2 Jazzy from PyPI wheels, for machines without apt ROS (never on a robot that has it).
+        "ros": [
+            "ros-jazzy-rclpy[fastrtps]",
+            "ros-jazzy-std-msgs",
+            "ros-jazzy-std-srvs",
+            "ros-jazzy-sensor-msgs",
+            "ros-jazzy-geometry-msgs",
+            "ros-jazzy-diagnostic-msgs",
+            "ros-jazzy-lifecycle-msgs",
+        ],
+        "test": ["pytest", "hypothesis"],
+    },
+    zip_safe=True,
+    maintainer="rs_vla_guard developers",
+    maintainer_email="rs-vla-guard@example.com",
+    description="Certified VLA action gating for ROS 2 by randomized smoothing",
+    license="Apache-2.0",
+    tests_require=["pytest"],
+    entry_points={
+        "console_scripts": [
+            "rs-vla-guard = rs_vla_guard.cli:main",
+        ],
+    },
+)
