@@ -53,6 +53,7 @@ setup(
     entry_points={
         "console_scripts": [
             "rs-vla-guard = rs_vla_guard.cli:main",
+            "guard_node = rs_vla_guard.node:main",
         ],
     },
 )

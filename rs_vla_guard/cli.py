@@ -165,6 +165,8 @@ def format_table(rows: List[Dict[str, str]]) -> str:
 
 
 def cmd_demo(args) -> int:
+    if not args.table:
+        return _ros_demo(args)
     from . import scenes
     from .guard import Guard
 
@@ -185,6 +187,75 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_fleet(args) -> int:
+    from . import fleet
+
+    document = fleet.load(args.file)
+    if args.fleet_command == "check":
+        report = fleet.check(document)
+        bad = {robot: problems for robot, problems in report.items() if problems}
+        for robot, problems in report.items():
+            print(f"{robot}: {'ok' if not problems else f'{len(problems)} violation(s)'}")
+            for problem in problems:
+                print(f"  {robot}: {problem}")
+        if bad:
+            print(f"rs-vla-guard fleet check: {len(bad)} of {len(report)} robots violate the fleet configuration",
+                  file=sys.stderr)
+            return 1
+        return 0
+    text = fleet.render(document, args.robot, source=args.file)
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _ros_demo(args) -> int:
+    """Camera, instruction publisher, guard node and monitor, each its own process on a private domain."""
+    import subprocess
+    import tempfile
+
+    try:
+        import rclpy  # noqa: F401  (only to fail early with a clear message)
+    except ImportError as error:
+        raise UsageError(f"ROS 2 (rclpy) is not installed ({error}); try 'rs-vla-guard demo --table'") from error
+    env = dict(os.environ)
+    env.setdefault("ROS_DOMAIN_ID", str(args.domain_id))
+    env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env["PYTHONUNBUFFERED"] = "1"
+    logs = tempfile.mkdtemp(prefix="rs_vla_guard_demo_")
+    guard_args = [sys.executable, "-m", "rs_vla_guard.node", "--ros-args"]
+    for name, value in _guard_overrides(args).items():
+        guard_args += ["-p", f"{name}:={value}"]
+    print("rs_vla_guard demo: a synthetic camera, an instruction publisher, the guard node and a monitor, each in "
+          f"its own process (ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}; node logs in {logs}).")
+    print("Loading the built-in policy; the scene starts when the guard is active (about 30 s of script).\n")
+    helpers = []
+    try:
+        for role, command in (("guard_node", guard_args),
+                              ("camera", [sys.executable, "-m", "rs_vla_guard.demo_nodes", "camera"]),
+                              ("instruction", [sys.executable, "-m", "rs_vla_guard.demo_nodes", "instruction"])):
+            log = open(os.path.join(logs, f"{role}.log"), "w")
+            helpers.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+        monitor = subprocess.run([sys.executable, "-m", "rs_vla_guard.demo_nodes", "monitor"], env=env,
+                                 timeout=300)
+    finally:
+        for process in helpers:
+            if process.poll() is None:
+                process.send_signal(2)
+        for process in helpers:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    if monitor.returncode != 0:
+        print(f"rs-vla-guard demo: no certified decision was seen; see the logs in {logs}", file=sys.stderr)
+    return monitor.returncode
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -192,7 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rs-vla-guard", description="Certified VLA actions by randomized smoothing.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="certify a handful of rendered scenes with the built-in policy")
+    demo = sub.add_parser("demo", help="the guard node in the loop: camera, instruction, guard and monitor processes")
+    demo.add_argument("--table", action="store_true", help="no ROS: certify a handful of scenes, print a table")
+    demo.add_argument("--domain-id", dest="domain_id", type=int, default=57,
+                      help="ROS_DOMAIN_ID when the environment sets none")
     _add_guard_options(demo)
     demo.set_defaults(func=cmd_demo)
 
@@ -224,17 +298,27 @@ def build_parser() -> argparse.ArgumentParser:
     scene.add_argument("--image-height", type=int, default=120)
     scene.add_argument("-o", "--output", required=True)
     scene.set_defaults(func=cmd_scene)
+    fleet = sub.add_parser("fleet", help="fleet safety configuration: check limits, render a robot's parameters")
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
+    fleet_check = fleet_sub.add_parser("check", help="validate every robot; exit 1 listing each violation")
+    fleet_check.add_argument("file")
+    fleet_render = fleet_sub.add_parser("render", help="write one robot's ROS parameter file")
+    fleet_render.add_argument("file")
+    fleet_render.add_argument("--robot", required=True)
+    fleet_render.add_argument("-o", "--output", help="output file (default: standard output)")
+    fleet.set_defaults(func=cmd_fleet)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     from .config import ConfigError
+    from .fleet import FleetError
     from .policies.base import PolicyError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ConfigError, PolicyError, ValueError) as error:
+    except (UsageError, ConfigError, FleetError, PolicyError, ValueError, OSError) as error:
         print(f"rs-vla-guard {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -141,7 +141,9 @@ def validate(params: Dict[str, Any]) -> List[str]:
         problem = _check_one(SCHEMA[name], value)
         if problem:
             problems.append(problem)
-    if problems:
+    broken = {p.split(":", 1)[0] for p in problems}
+    if broken & {"actions", "safe_action", "action_linear_x", "action_angular_z", "max_linear_speed",
+                 "max_angular_speed"}:
         return problems
     actions = list(params.get("actions", SCHEMA["actions"].default))
     if len(set(actions)) != len(actions) or not all(isinstance(a, str) and a for a in actions):
@@ -189,3 +191,42 @@ def config_hash(params: Dict[str, Any]) -> str:
     canonical = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
                  for k, v in sorted(params.items())}
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _yaml_value(value) -> str:
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("\n...").strip()
+
+
+def to_ros_yaml(params: Dict[str, Any], *, header: str = "", node_name: str = NODE_NAME) -> str:
+    """A ROS 2 parameter file (``node: ros__parameters: ...``) with each parameter's description."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines += [f"{node_name}:", "  ros__parameters:"]
+    for param in PARAMETERS:
+        if param.name not in params:
+            continue
+        note = param.description
+        if param.choices:
+            note += f" [{' | '.join(param.choices)}]"
+        elif param.low is not None:
+            low = "(" if param.low_open else "["
+            high = ")" if param.high_open else "]"
+            note += f" {low}{param.low}, {param.high}{high}"
+        if param.read_only:
+            note += " (read-only: set at start)"
+        lines.append(f"    # {note}")
+        lines.append(f"    {param.name}: {_yaml_value(params[param.name])}")
+    return "\n".join(lines) + "\n"
+
+
+def from_ros_yaml(text: str, node_name: str = NODE_NAME) -> Dict[str, Any]:
+    """The parameters of ``node_name`` (or of the ``/**`` wildcard) in a ROS 2 parameter file."""
+    import yaml
+
+    document = yaml.safe_load(text) or {}
+    for key in (node_name, f"/{node_name}", "/**"):
+        section = document.get(key)
+        if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
+            return dict(section["ros__parameters"])
+    raise ConfigError([f"no '{node_name}: ros__parameters:' section"])

@@ -179,6 +179,8 @@ def random_scene(
         else:  # arrived
             width = rng.uniform(ARRIVED_WIDTH + margin, 0.75)
             x = rng.uniform(LEFT_BORDER + margin, RIGHT_BORDER - margin)
+        if action in ("turn_left", "turn_right") and abs(width - ARRIVED_WIDTH) < margin:
+            width = ARRIVED_WIDTH - margin - rng.uniform(0.0, 0.1)  # clear of the arrival border too
         blocks.append(Block(target, float(x), float(width)))
     others = [c for c in COLOURS if c != target]
     n_distractors = int(rng.integers(1 if absent else 0, max_distractors + 1))

@@ -13,13 +13,17 @@ BUILTIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fil
 IMAGE_SIZE = 64
 PATCH_SIZE = 8
 HIDDEN_SIZE = 128
-PROMPT_TEMPLATE = "<image> {instruction} . action :"
+# The instruction comes before the image: in a causal language model, image tokens can then attend to
+# the colour word, so each patch learns "am I the target?" (image-first prompts made a 2-layer model
+# ignore the colour word on a sixth of the scenes).
+PROMPT_TEMPLATE = "{instruction} <image> action :"
 # The same prompt as a chat template, so the generic VLM adapter builds it like any other model's.
 CHAT_TEMPLATE = (
-    "{% for message in messages %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'image' %}<image> {% else %}{{ part['text'] }}{% endif %}"
-    "{% endfor %}{% endfor %} . action :"
+    "{% for message in messages %}{% for part in message['content'] %}{% if part['type'] != 'image' %}"
+    "{{ part['text'] }} {% endif %}{% endfor %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<image> {% endif %}{% endfor %}{% endfor %}action :"
 )
+TEXT_LAYERS = 3
 SPECIAL_TOKENS = ["<pad>", "<unk>", "<s>", "</s>", "<image>"]
 WORDS = (
     "go to the a block move drive head for find red green blue yellow purple white orange black "
@@ -83,8 +87,8 @@ def build_model(tokenizer, seed: int = 0):
         image_size=IMAGE_SIZE, patch_size=PATCH_SIZE, projection_dim=HIDDEN_SIZE,
     )
     text = LlamaConfig(
-        hidden_size=HIDDEN_SIZE, intermediate_size=4 * HIDDEN_SIZE, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=4, vocab_size=len(tokenizer), max_position_embeddings=128,
+        hidden_size=HIDDEN_SIZE, intermediate_size=4 * HIDDEN_SIZE, num_hidden_layers=TEXT_LAYERS,
+        num_attention_heads=4, num_key_value_heads=4, vocab_size=len(tokenizer), max_position_embeddings=128,
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True,
     )

@@ -80,39 +80,41 @@ def normalise(pixels: torch.Tensor, processor) -> torch.Tensor:
 
 
 def evaluate(model, processor, batcher, rng, count=400, sigma=0.25):
-    """Accuracy on held-out clear scenes (margin 0.05), clean and with one noise draw at ``sigma``."""
+    """Accuracy on held-out clear scenes (margin 0.05): clean, with one noise draw at ``sigma``, and the
+    clean accuracy per case (each action; ``absent`` = the named colour is not in the frame)."""
     model.eval()
-    answer_ids = {a: ids for a, ids in batcher.answers.items()}
-    correct_clean = correct_noisy = 0
+    names = list(batcher.answers)
+    hits = {"clean": 0, "noisy": 0}
+    per_case = {}
     with torch.inference_mode():
         for start in range(0, count, 50):
-            pixels, instructions, actions = [], [], []
+            pixels, instructions, actions, cases = [], [], [], []
             for _ in range(50):
                 scene, colour, action = scenes.random_scene(rng, margin=0.05)
                 pixels.append(frame_to_input(scenes.render(scene, 160, 120), (builtin.IMAGE_SIZE,) * 2))
                 instructions.append(scenes.instruction_for(colour))
                 actions.append(action)
+                cases.append("absent" if scene.target(colour) is None else action)
             pixels = torch.from_numpy(np.stack(pixels))
-            for noisy, tally in ((False, "clean"), (True, "noisy")):
-                x = pixels + sigma * torch.randn(pixels.shape) if noisy else pixels
+            for tally in ("clean", "noisy"):
+                x = pixels + sigma * torch.randn(pixels.shape) if tally == "noisy" else pixels
                 scores = []
-                for action, ids in answer_ids.items():
+                for action in names:
                     rows, labels = batcher(instructions, [action] * len(instructions))
                     out = model(input_ids=rows, pixel_values=normalise(x, processor))
                     logp = torch.log_softmax(out.logits[:, :-1].float(), -1)
-                    target = rows[:, 1:]
                     mask = labels[:, 1:] != -100
-                    token_logp = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1)
+                    token_logp = logp.gather(-1, rows[:, 1:].unsqueeze(-1)).squeeze(-1)
                     scores.append((token_logp * mask).sum(1))
-                predicted = torch.stack(scores, 1).argmax(1)
-                names = list(answer_ids)
-                hits = sum(names[p] == a for p, a in zip(predicted.tolist(), actions))
-                if tally == "clean":
-                    correct_clean += hits
-                else:
-                    correct_noisy += hits
+                predicted = [names[i] for i in torch.stack(scores, 1).argmax(1).tolist()]
+                for guess, truth, case in zip(predicted, actions, cases):
+                    hits[tally] += guess == truth
+                    if tally == "clean":
+                        right, total = per_case.get(case, (0, 0))
+                        per_case[case] = (right + (guess == truth), total + 1)
     model.train()
-    return correct_clean / count, correct_noisy / count
+    cases = {case: round(right / total, 3) for case, (right, total) in sorted(per_case.items())}
+    return hits["clean"] / count, hits["noisy"] / count, cases
 
 
 def main(argv=None):
@@ -123,7 +125,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default=builtin.BUILTIN_DIR)
-    parser.add_argument("--eval-every", type=int, default=1000)
+    parser.add_argument("--eval-every", type=int, default=500)
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -160,17 +162,20 @@ def main(argv=None):
             print(f"step {step:5d} loss {running:.4f} lr {schedule.get_last_lr()[0]:.2e} "
                   f"{time.time() - started:.0f}s", flush=True)
         if step % args.eval_every == 0 or step == args.steps:
-            clean, noisy_acc = evaluate(model, processor, batcher, np.random.default_rng(eval_rng_seed))
-            print(f"eval step {step}: clean {clean:.3f} noisy(0.25) {noisy_acc:.3f}", flush=True)
+            clean, noisy_acc, cases = evaluate(model, processor, batcher, np.random.default_rng(eval_rng_seed))
+            print(f"eval step {step}: clean {clean:.3f} noisy(0.25) {noisy_acc:.3f} by case {cases}", flush=True)
+            model.save_pretrained(args.out)  # a usable checkpoint at every evaluation
+            processor.save_pretrained(args.out)
     model.eval()
     model.save_pretrained(args.out)
     processor.save_pretrained(args.out)
-    clean, noisy_acc = evaluate(model, processor, batcher, np.random.default_rng(eval_rng_seed), count=1000)
+    clean, noisy_acc, cases = evaluate(model, processor, batcher, np.random.default_rng(eval_rng_seed), count=1000)
     report = {
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
         "noise_levels": NOISE_LEVELS, "train_seconds": round(time.time() - started, 1),
         "parameters": sum(p.numel() for p in model.parameters()),
         "heldout_clear_accuracy_clean": clean, "heldout_clear_accuracy_noisy_sigma_0.25": noisy_acc,
+        "heldout_clear_accuracy_clean_by_case": cases,
         "final_loss": running,
     }
     with open(f"{args.out}/training_report.json", "w") as handle:

@@ -1,0 +1,120 @@
+"""Fleet safety configuration: fleet-wide limits, shared defaults, per-robot overrides (no rclpy).
+
+File layout::
+
+    limits:             # bounds no robot may cross
+      radius_threshold: {min: 0.2}
+      alpha: {max: 0.01}
+      action_linear_x: {max_abs: 0.5}
+      certify_mode: {allowed: [sequential, fixed]}
+      allow_blind_policy: {equals: false}
+    defaults:           # parameters every robot starts from (on top of the built-in defaults)
+      sigma: 0.25
+    robots:
+      carter_01: {}
+      carter_02: {radius_threshold: 0.3, policy: /opt/models/vla}
+
+A robot's effective parameters are: built-in defaults <- ``defaults`` <- its overrides. Each must
+pass the parameter schema and every limit; :func:`check` lists every violation by robot and key.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import yaml
+
+from . import config
+
+LIMIT_KINDS = ("min", "max", "max_abs", "allowed", "equals")
+
+
+class FleetError(ValueError):
+    """The fleet file itself is malformed (not a per-robot violation)."""
+
+
+def load(path: str) -> Dict[str, Any]:
+    try:
+        with open(path) as handle:
+            document = yaml.safe_load(handle)
+    except OSError as error:
+        raise FleetError(f"cannot read fleet file {path}: {error.strerror}") from error
+    except yaml.YAMLError as error:
+        raise FleetError(f"fleet file {path} is not valid YAML: {error}") from error
+    if not isinstance(document, dict):
+        raise FleetError(f"fleet file {path} must be a mapping with limits, defaults and robots")
+    unknown = set(document) - {"limits", "defaults", "robots"}
+    if unknown:
+        raise FleetError(f"unknown top-level keys in {path}: {', '.join(sorted(unknown))}")
+    robots = document.get("robots")
+    if not isinstance(robots, dict) or not robots:
+        raise FleetError(f"fleet file {path} names no robots (a 'robots:' mapping is required)")
+    for section in ("limits", "defaults"):
+        if not isinstance(document.get(section) or {}, dict):
+            raise FleetError(f"'{section}' in {path} must be a mapping")
+    return document
+
+
+def _limit_problems(name: str, value: Any, rule: Dict[str, Any]) -> List[str]:
+    problems = []
+    values = value if isinstance(value, list) else [value]
+    numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if "min" in rule and any(v < rule["min"] for v in numeric):
+        problems.append(f"{name}: {value} is below the fleet limit min {rule['min']}")
+    if "max" in rule and any(v > rule["max"] for v in numeric):
+        problems.append(f"{name}: {value} is above the fleet limit max {rule['max']}")
+    if "max_abs" in rule and any(abs(v) > rule["max_abs"] for v in numeric):
+        problems.append(f"{name}: {value} exceeds the fleet limit max_abs {rule['max_abs']}")
+    if "allowed" in rule and any(v not in rule["allowed"] for v in values):
+        problems.append(f"{name}: {value!r} is not among the fleet's allowed {rule['allowed']}")
+    if "equals" in rule and value != rule["equals"]:
+        problems.append(f"{name}: {value!r} must equal the fleet value {rule['equals']!r}")
+    return problems
+
+
+def robot_parameters(document: Dict[str, Any], robot: str) -> Dict[str, Any]:
+    """Built-in defaults <- fleet defaults <- robot overrides (not yet validated)."""
+    robots = document["robots"]
+    if robot not in robots:
+        raise FleetError(f"no robot {robot!r} in the fleet (robots: {', '.join(sorted(robots))})")
+    params = config.defaults()
+    params.update(document.get("defaults") or {})
+    params.update(robots[robot] or {})
+    return params
+
+
+def check(document: Dict[str, Any]) -> Dict[str, List[str]]:
+    """Every violation, by robot: schema problems and fleet-limit breaches. Empty lists mean all good."""
+    limits = document.get("limits") or {}
+    structural = []
+    for name, rule in limits.items():
+        if name not in config.SCHEMA:
+            structural.append(f"limits.{name}: unknown parameter")
+        elif not isinstance(rule, dict) or not rule or set(rule) - set(LIMIT_KINDS):
+            structural.append(f"limits.{name}: must be a mapping of {', '.join(LIMIT_KINDS)}")
+    if structural:
+        raise FleetError("; ".join(structural))
+    report = {}
+    for robot in document["robots"]:
+        overrides = document["robots"][robot]
+        if overrides is not None and not isinstance(overrides, dict):
+            report[robot] = [f"overrides must be a mapping, got {overrides!r}"]
+            continue
+        params = robot_parameters(document, robot)
+        problems = config.validate(params)
+        for name, rule in limits.items():
+            problems += _limit_problems(name, params.get(name), rule)
+        report[robot] = problems
+    return report
+
+
+def render(document: Dict[str, Any], robot: str, source: str = "") -> str:
+    """The robot's ROS parameter file; FleetError if the robot violates the schema or a limit."""
+    problems = check(document).get(robot)
+    if problems is None:
+        robot_parameters(document, robot)  # raises the "no robot" error
+    if problems:
+        raise FleetError(f"robot {robot} violates the fleet configuration: " + "; ".join(problems))
+    params = config.effective(robot_parameters(document, robot))
+    header = (f"rs_vla_guard parameters for robot '{robot}', rendered from {source or 'a fleet file'}.\n"
+              f"Do not edit: change the fleet file and render again. config_hash {config.config_hash(params)}")
+    return config.to_ros_yaml(params, header=header)

@@ -1,0 +1,483 @@
+"""The ROS 2 guard node (lifecycle node ``rs_vla_guard``, executable ``guard_node``): the only rclpy module.
+
+Topics (relative names, so they remap):
+  sub  image        sensor_msgs/Image, sensor-data QoS, depth 1 (only the latest frame is processed)
+  sub  instruction  std_msgs/String, reliable + transient local, depth 1
+  sub  cmd_vel_in   geometry_msgs/TwistStamped (Twist with use_stamped false), gate mode only
+  pub  action       std_msgs/String: certified action, or the safe action
+  pub  cmd_vel      geometry_msgs/TwistStamped (or Twist): the published action's twist, zero on stop
+  pub  certificate  diagnostic_msgs/DiagnosticStatus, one per published command
+  pub  /diagnostics diagnostic_msgs/DiagnosticArray, 1 Hz
+
+Threads: decisions run in their own callback group on a multi-threaded executor; a watchdog in another
+group publishes ``deadline_exceeded`` stops at the control rate while a decision overruns its deadline,
+so the robot never goes without a command. Inputs, parameters and diagnostics keep being served.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections import Counter, deque
+from typing import Any, Dict, Optional
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Twist, TwistStamped
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+from . import config
+from .oracles import BinningOracle
+from .sources import InvalidImage, command_label, frame_from_image_msg, stamp_seconds
+
+# Stop reasons decided by the node itself (the guard adds certified / below_threshold / abstain /
+# invalid_image / no_instruction / policy_error).
+NO_IMAGE = "no_image"
+STALE_IMAGE = "stale_image"
+INVALID_IMAGE = "invalid_image"
+NO_INSTRUCTION = "no_instruction"
+DEADLINE_EXCEEDED = "deadline_exceeded"
+INACTIVE = "inactive"
+DISAGREES = "disagrees_with_command"
+NO_COMMAND = "no_command"
+
+
+def _descriptor(param: config.Param) -> ParameterDescriptor:
+    text = param.description
+    if param.choices:
+        text += f" (one of: {', '.join(param.choices)})"
+    descriptor = ParameterDescriptor(description=text, read_only=param.read_only)
+    if param.kind is float and param.low is not None and param.high is not None:
+        descriptor.floating_point_range = [FloatingPointRange(from_value=float(param.low), to_value=float(param.high))]
+    elif param.kind is int and param.low is not None and param.high is not None:
+        descriptor.integer_range = [IntegerRange(from_value=int(param.low), to_value=int(param.high), step=1)]
+    return descriptor
+
+
+class GuardNode(LifecycleNode):
+    """Certifies each control step's VLA action and publishes it, or an explicit stop with a reason."""
+
+    def __init__(self, guard_factory=None, **kwargs):
+        super().__init__(config.NODE_NAME, **kwargs)
+        # guard_factory(params) -> Guard; tests and tools may wrap the policy (default: Guard.from_config).
+        self._guard_factory = guard_factory
+        self._declare_problems = []
+        for param in config.PARAMETERS:
+            try:
+                self.declare_parameter(param.name, param.default, _descriptor(param))
+            except Exception as error:  # out-of-range or wrongly typed override from a params file
+                self._declare_problems.append(f"{param.name}: {error}")
+                self.declare_parameter(param.name, param.default, _descriptor(param),
+                                       ignore_override=True)
+        self.params: Dict[str, Any] = {}
+        self._config_problems = list(self._declare_problems)
+        try:
+            self.params = config.effective({p.name: self.get_parameter(p.name).value for p in config.PARAMETERS})
+        except config.ConfigError as error:
+            self._config_problems += error.problems
+            self.params = config.defaults()
+        self.guard = None
+        self._lock = threading.Lock()
+        self._frame_msg: Optional[Image] = None
+        self._frame_received = None  # node-clock time of reception
+        self._instruction: Optional[str] = None
+        self._instruction_received = None
+        self._command = None  # (linear_x, angular_z, node-clock time)
+        self._inference_started: Optional[float] = None  # monotonic seconds
+        self._pending_changes: Dict[str, Any] = {}
+        self._active = False
+        self._control_timers = []
+        self._input_subscriptions = []
+        self._publishers_ready = False
+        self._stats = Counter()
+        self._reasons = Counter()
+        self._latencies = deque(maxlen=50)
+        self._publish_times = deque(maxlen=50)
+        self._frame_times = deque(maxlen=50)
+        self._last_error = ""
+        self._last_error_logged = 0.0
+        self._last_reason: Optional[str] = None
+        self._state_label = "unconfigured"
+        self._decide_group = MutuallyExclusiveCallbackGroup()
+        self._io_group = MutuallyExclusiveCallbackGroup()
+        self._watchdog_group = MutuallyExclusiveCallbackGroup()
+        self._gate_oracle = BinningOracle(self.params["actions"]) if "stop" in self.params["actions"] else None
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics_group = MutuallyExclusiveCallbackGroup()
+        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics,
+                                                    callback_group=self._diagnostics_group)
+        if self._config_problems:
+            self.get_logger().error("invalid parameters: " + "; ".join(self._config_problems))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._config_problems:
+            self.get_logger().error("cannot configure, invalid parameters: " + "; ".join(self._config_problems))
+            return TransitionCallbackReturn.FAILURE
+        try:
+            started = time.perf_counter()
+            if self._guard_factory is not None:
+                self.guard = self._guard_factory(dict(self.params))
+            else:
+                from .guard import Guard
+
+                self.guard = Guard.from_config(dict(self.params))
+            self._warm_up()
+            self.get_logger().info(
+                f"configured: model {self.guard.policy.model_id} ({self.guard.mode} mode) on "
+                f"{self.guard.policy.device} in {time.perf_counter() - started:.1f}s, config {self.guard.config_hash}")
+        except Exception as error:  # a model that cannot load or is blind: FAILURE, not a crash
+            self.guard = None
+            self._last_error = f"configure failed: {error}"
+            self.get_logger().error(self._last_error)
+            return TransitionCallbackReturn.FAILURE
+        stamped = self.params["use_stamped"]
+        twist_type = TwistStamped if stamped else Twist
+        self._action_pub = self.create_lifecycle_publisher(String, "action", 10)
+        self._cmd_pub = self.create_lifecycle_publisher(twist_type, "cmd_vel", 10)
+        self._certificate_pub = self.create_lifecycle_publisher(DiagnosticStatus, "certificate", 10)
+        self._publishers_ready = True
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._input_subscriptions = [
+            self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data,
+                                     callback_group=self._io_group),
+            self.create_subscription(String, "instruction", self._on_instruction, latched,
+                                     callback_group=self._io_group),
+        ]
+        if self.params["gate_mode"]:
+            self._input_subscriptions.append(self.create_subscription(
+                twist_type, "cmd_vel_in", self._on_command, 10, callback_group=self._io_group))
+        self._state_label = "inactive"
+        return TransitionCallbackReturn.SUCCESS
+
+    def _warm_up(self) -> None:
+        import numpy as np
+
+        self.guard.decide(np.zeros((64, 64, 3), np.uint8), "go to the red block")
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        result = super().on_activate(state)
+        self._active = True
+        self._start_timers()
+        self._state_label = "active"
+        self.get_logger().info(f"active: deciding at {self.params['control_rate_hz']} Hz")
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._active = False
+        self._stop_timers()
+        self._publish_stop(INACTIVE, "node deactivated")
+        self._state_label = "inactive"
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._release()
+        self._state_label = "unconfigured"
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self._active:
+            self._publish_stop(INACTIVE, "node shutting down")
+        self._active = False
+        self._stop_timers()
+        self._release()
+        self._state_label = "finalized"
+        return TransitionCallbackReturn.SUCCESS
+
+    def _release(self) -> None:
+        for subscription in self._input_subscriptions:
+            self.destroy_subscription(subscription)
+        self._input_subscriptions = []
+        if self._publishers_ready:
+            self._publishers_ready = False
+            for publisher in (self._action_pub, self._cmd_pub, self._certificate_pub):
+                self.destroy_lifecycle_publisher(publisher)
+        if self.guard is not None:
+            self.guard.release()  # frees model memory, GPU included
+            self.guard = None
+        with self._lock:
+            self._frame_msg = self._instruction = self._command = None
+
+    def _start_timers(self) -> None:
+        period = 1.0 / self.params["control_rate_hz"]
+        self._control_timers = [
+            self.create_timer(period, self._control_step, callback_group=self._decide_group),
+            self.create_timer(period, self._watchdog, callback_group=self._watchdog_group),
+        ]
+
+    def _stop_timers(self) -> None:
+        for timer in self._control_timers:
+            self.destroy_timer(timer)
+        self._control_timers = []
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_image(self, msg: Image) -> None:
+        with self._lock:
+            self._frame_msg = msg
+            self._frame_received = self.get_clock().now()
+        self._frame_times.append(time.monotonic())
+
+    def _on_instruction(self, msg: String) -> None:
+        with self._lock:
+            self._instruction = msg.data
+            self._instruction_received = self.get_clock().now()
+
+    def _on_command(self, msg) -> None:
+        twist = msg.twist if isinstance(msg, TwistStamped) else msg
+        with self._lock:
+            self._command = (twist.linear.x, twist.angular.z, self.get_clock().now())
+
+    def _image_age(self, msg: Image, received, now) -> float:
+        stamp = stamp_seconds(msg.header.stamp)
+        reference = stamp if stamp > 0 else received.nanoseconds * 1e-9  # unstamped: time of reception
+        return now.nanoseconds * 1e-9 - reference
+
+    # ------------------------------------------------------------------ deciding
+
+    def _control_step(self) -> None:
+        if not self._active or self.guard is None:
+            return
+        now = self.get_clock().now()
+        with self._lock:
+            msg, received = self._frame_msg, self._frame_received
+            instruction, instruction_received = self._instruction, self._instruction_received
+            changes, self._pending_changes = self._pending_changes, {}
+        if changes:
+            self.guard.update(**changes)
+        params = self.guard.params
+        if msg is None:
+            return self._publish_stop(NO_IMAGE, "no frame received yet")
+        age = self._image_age(msg, received, now)
+        if age > params["image_timeout_s"] or age < -params["image_timeout_s"]:
+            return self._publish_stop(STALE_IMAGE, f"frame is {age:.3f}s old", image_age=age)
+        if instruction is None or not instruction.strip():
+            return self._publish_stop(NO_INSTRUCTION, "no instruction received", image_age=age)
+        timeout = params["instruction_timeout_s"]
+        if timeout > 0 and (now - instruction_received).nanoseconds * 1e-9 > timeout:
+            return self._publish_stop(NO_INSTRUCTION, "instruction is stale", image_age=age)
+        try:
+            frame = frame_from_image_msg(msg)
+        except InvalidImage as error:
+            return self._publish_stop(INVALID_IMAGE, str(error), image_age=age)
+        with self._lock:
+            self._inference_started = time.monotonic()
+        try:
+            decision = self.guard.decide(frame, instruction)
+        finally:
+            with self._lock:
+                self._inference_started = None
+        if not self._active:
+            return
+        if decision.latency_ms > params["deadline_s"] * 1e3:
+            return self._publish_stop(DEADLINE_EXCEEDED, f"decision took {decision.latency_ms:.0f} ms",
+                                      decision=decision, image_age=age)
+        if decision.error:
+            self._log_error(f"{decision.reason}: {decision.error}")
+        self._publish_decision(decision, age)
+
+    def _watchdog(self) -> None:
+        """While a decision overruns its deadline, publish a stop every control period (never silence)."""
+        with self._lock:
+            started = self._inference_started
+        if self._active and started is not None:
+            overrun = time.monotonic() - started
+            if overrun > self.params["deadline_s"]:
+                self._publish_stop(DEADLINE_EXCEEDED, f"decision running for {overrun:.2f}s")
+
+    def _publish_decision(self, decision, image_age: float) -> None:
+        action, reason = decision.action, decision.reason
+        twist = self._twist_for(action)
+        if self.params["gate_mode"] and decision.certified:
+            action, reason, twist = self._gate(action)
+        self._publish(action, reason, twist, decision=decision, image_age=image_age, detail=decision.error)
+
+    def _gate(self, certified_action: str):
+        """Gate mode: forward the upstream command only when its direction is the certified action."""
+        safe = self.params["safe_action"]
+        with self._lock:
+            command = self._command
+        now = self.get_clock().now()
+        if command is None or (now - command[2]).nanoseconds * 1e-9 > self.params["image_timeout_s"]:
+            return safe, NO_COMMAND, (0.0, 0.0)
+        label = command_label(self._gate_oracle, command[0], command[1])
+        if label != certified_action:
+            return safe, DISAGREES, (0.0, 0.0)
+        return certified_action, "certified", self._capped(command[0], command[1])
+
+    def _twist_for(self, action: str):
+        index = self.params["actions"].index(action)
+        return self._capped(self.params["action_linear_x"][index], self.params["action_angular_z"][index])
+
+    def _capped(self, linear_x: float, angular_z: float):
+        cap_linear, cap_angular = self.params["max_linear_speed"], self.params["max_angular_speed"]
+        return (max(-cap_linear, min(cap_linear, linear_x)), max(-cap_angular, min(cap_angular, angular_z)))
+
+    def _publish_stop(self, reason: str, detail: str = "", decision=None, image_age: Optional[float] = None) -> None:
+        self._publish(self.params["safe_action"], reason, (0.0, 0.0), decision=decision, image_age=image_age,
+                      detail=detail)
+
+    def _publish(self, action: str, reason: str, twist, *, decision=None, image_age=None, detail: str = "") -> None:
+        if not self._publishers_ready:
+            return
+        self._action_pub.publish(String(data=action))
+        linear_x, angular_z = twist
+        if self.params["use_stamped"]:
+            command = TwistStamped()
+            command.header.stamp = self.get_clock().now().to_msg()
+            command.header.frame_id = self.params["frame_id"]
+            body = command.twist
+        else:
+            command = body = Twist()
+        body.linear.x, body.angular.z = float(linear_x), float(angular_z)
+        self._cmd_pub.publish(command)
+        self._certificate_pub.publish(self._certificate(action, reason, decision, image_age, detail))
+        certified = reason == "certified"
+        self._stats["published"] += 1
+        self._stats["certified"] += certified
+        self._reasons[reason] += 1
+        self._last_reason = reason
+        self._publish_times.append(time.monotonic())
+        if decision is not None:
+            self._latencies.append(decision.latency_ms)
+
+    def _certificate(self, action, reason, decision, image_age, detail) -> DiagnosticStatus:
+        params = self.guard.params if self.guard is not None else self.params
+        values = {
+            "candidate": (decision.candidate or "") if decision else "",
+            "certified": str(reason == "certified").lower(),
+            "radius": f"{min(decision.radius, 1e9):.6f}" if decision else "0.0",
+            "p_lower": f"{decision.p_lower:.6f}" if decision else "0.0",
+            "n_samples": str(decision.n_samples if decision else 0),
+            "counts": json.dumps(decision.counts if decision else {}),
+            "reason": reason,
+            "sigma": str(params["sigma"]),
+            "alpha": str(params["alpha"]),
+            "radius_threshold": str(params["radius_threshold"]),
+            "latency_ms": f"{decision.latency_ms:.1f}" if decision else "0.0",
+            "image_age_ms": f"{image_age * 1e3:.1f}" if image_age is not None else "",
+            "model_id": self.guard.policy.model_id if self.guard is not None else "",
+            "config_hash": config.config_hash(params),
+            "detail": detail,
+        }
+        level = DiagnosticStatus.OK if reason == "certified" else DiagnosticStatus.WARN
+        return DiagnosticStatus(level=level, name=f"{self.get_name()}: certificate", message=action,
+                                hardware_id=values["model_id"],
+                                values=[KeyValue(key=k, value=v) for k, v in values.items()])
+
+    def _log_error(self, message: str) -> None:
+        self._last_error = message
+        if time.monotonic() - self._last_error_logged > 5.0:  # once per burst, not once per frame
+            self._last_error_logged = time.monotonic()
+            self.get_logger().error(message)
+
+    # ------------------------------------------------------------------ parameters
+
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        changes = {p.name: p.value for p in parameters if p.name in config.SCHEMA}
+        if not changes:
+            return SetParametersResult(successful=True)
+        merged = dict(self.params)
+        merged.update({k: list(v) if isinstance(v, (list, tuple)) or type(v).__name__ == "array" else v
+                       for k, v in changes.items()})
+        try:
+            merged = config.effective(merged)
+        except config.ConfigError as error:
+            return SetParametersResult(successful=False, reason="; ".join(error.problems))
+        rate_changed = merged["control_rate_hz"] != self.params["control_rate_hz"]
+        self.params = merged
+        self._config_problems = []
+        with self._lock:
+            self._pending_changes.update({k: merged[k] for k in changes})
+        if rate_changed and self._active:
+            self._stop_timers()
+            self._start_timers()
+        return SetParametersResult(successful=True)
+
+    # ------------------------------------------------------------------ diagnostics
+
+    def _rate(self, times) -> float:
+        recent = [t for t in times if time.monotonic() - t < 5.0]
+        if len(recent) < 2:
+            return 0.0
+        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+    def _publish_diagnostics(self) -> None:
+        if self._config_problems or (self._state_label == "unconfigured" and self._last_error):
+            level, message = DiagnosticStatus.ERROR, self._last_error or "invalid parameters"
+        elif self._state_label != "active":
+            level, message = DiagnosticStatus.WARN, f"{self._state_label}: not publishing commands"
+        else:
+            with self._lock:
+                running = self._inference_started
+            if running is not None and time.monotonic() - running > self.params["deadline_s"]:
+                level, message = DiagnosticStatus.WARN, "decision overrunning its deadline"
+            elif self._last_reason not in (None, "certified"):
+                level, message = DiagnosticStatus.WARN, f"active; last step stopped: {self._last_reason}"
+            else:
+                level, message = DiagnosticStatus.OK, "active"
+        latencies = list(self._latencies)
+        values = {
+            "lifecycle_state": self._state_label,
+            "published": str(self._stats["published"]),
+            "certified": str(self._stats["certified"]),
+            "stop_reasons": json.dumps({k: v for k, v in self._reasons.items() if k != "certified"}),
+            "publish_rate_hz": f"{self._rate(self._publish_times):.2f}",
+            "image_rate_hz": f"{self._rate(self._frame_times):.2f}",
+            "mean_latency_ms": f"{sum(latencies) / len(latencies):.1f}" if latencies else "",
+            "last_error": self._last_error,
+            "config_hash": config.config_hash(self.guard.params if self.guard is not None else self.params),
+            "model_id": self.guard.policy.model_id if self.guard is not None else "",
+            "config_problems": "; ".join(self._config_problems),
+        }
+        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: guard", message=message,
+                                  hardware_id=values["model_id"],
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diagnostics_pub.publish(array)
+
+
+def run(node: GuardNode) -> None:
+    """Spin ``node`` on a multi-threaded executor, self-activating unless ``autostart`` is false."""
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
+    if node.params["autostart"]:
+        if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            node.trigger_activate()
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node._active:
+            try:
+                node._publish_stop(INACTIVE, "node shutting down")
+            except Exception as error:  # the context may already be gone; nothing else to do
+                node.get_logger().warning(f"could not publish the final stop: {error}")
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def main(args=None) -> None:
+    # Own signal handling: SIGINT/SIGTERM raise KeyboardInterrupt in the spinning thread, so the final
+    # stop is published while the ROS context is still valid.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    run(GuardNode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_llava_dir(tmp_path_factory):
+    import tiny_vlms
+
+    return tiny_vlms.save_tiny_llava(str(tmp_path_factory.mktemp("tiny_llava")))
+
+
+@pytest.fixture(scope="session")
+def blind_llava_dir(tmp_path_factory):
+    import tiny_vlms
+
+    return tiny_vlms.save_tiny_llava(str(tmp_path_factory.mktemp("blind_llava")), blind=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_idefics3_dir(tmp_path_factory):
+    import tiny_vlms
+
+    return tiny_vlms.save_tiny_idefics3(str(tmp_path_factory.mktemp("tiny_idefics3")))
+
+
+@pytest.fixture(scope="session")
+def builtin_guard():
+    from rs_vla_guard.guard import Guard
+
+    return Guard.from_config()

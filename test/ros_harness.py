@@ -1,0 +1,180 @@
+"""Real ROS 2 plumbing for tests: the guard node in its own process, a probe node in the test process.
+
+Discovery stays on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) and every test module uses
+its own ROS_DOMAIN_ID, so runs do not hear each other.
+"""
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ros_env(domain_id: int) -> dict:
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=str(domain_id), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1",
+               RCUTILS_LOGGING_BUFFERED_STREAM="0", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1")
+    env.pop("ROS_LOCALHOST_ONLY", None)
+    return env
+
+
+def use_domain(domain_id: int) -> None:
+    """Point this (test) process at ``domain_id`` before rclpy.init."""
+    os.environ.update(ros_env(domain_id))
+
+
+def write_params(path, params: dict) -> str:
+    with open(path, "w") as handle:
+        yaml.safe_dump({"rs_vla_guard": {"ros__parameters": params}}, handle)
+    return str(path)
+
+
+def start_node(domain_id: int, params_file: str = None, *, script: str = None, log_path=None, extra=()):
+    """The guard node (or ``script``, a variant of it) as a separate process, like ``ros2 run`` starts it."""
+    args = [sys.executable] + ([script] if script else ["-m", "rs_vla_guard.node"]) + ["--ros-args"]
+    if params_file:
+        args += ["--params-file", params_file]
+    args += list(extra)
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    return subprocess.Popen(args, env=ros_env(domain_id), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def stop_node(process, timeout=10.0) -> None:
+    if process.poll() is None:
+        process.send_signal(2)  # SIGINT, as ros2 launch does
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def image_msg(frame: np.ndarray, stamp, encoding="rgb8", frame_id="camera"):
+    from sensor_msgs.msg import Image
+
+    msg = Image()
+    msg.header.stamp = stamp
+    msg.header.frame_id = frame_id
+    msg.height, msg.width = frame.shape[:2]
+    msg.encoding = encoding
+    msg.step = frame.shape[1] * (frame.shape[2] if frame.ndim == 3 else 1)
+    msg.data = frame.tobytes()
+    return msg
+
+
+class Probe:
+    """A test-side rclpy node: publishes camera frames and instructions, records everything the guard says."""
+
+    def __init__(self, name="probe", stamped=True):
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+        from geometry_msgs.msg import Twist, TwistStamped
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import String
+
+        self.node = rclpy.create_node(name)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.image_pub = self.node.create_publisher(Image, "image", qos_profile_sensor_data)
+        self.instruction_pub = self.node.create_publisher(String, "instruction", latched)
+        twist = TwistStamped if stamped else Twist
+        self.command_pub = self.node.create_publisher(twist, "cmd_vel_in", 10)
+        self.lock = threading.Lock()
+        self.actions, self.twists, self.certificates, self.diagnostics = [], [], [], []
+        self.node.create_subscription(String, "action", lambda m: self._add(self.actions, m.data), 50)
+        self.node.create_subscription(twist, "cmd_vel", lambda m: self._add(self.twists, m), 50)
+        self.node.create_subscription(DiagnosticStatus, "certificate", lambda m: self._add(self.certificates, m), 50)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self._add(self.diagnostics, m), 50)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+
+    def _add(self, into, item):
+        with self.lock:
+            into.append((time.monotonic(), item))
+
+    def now(self):
+        return self.node.get_clock().now().to_msg()
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def clear(self) -> None:
+        with self.lock:
+            for records in (self.actions, self.twists, self.certificates, self.diagnostics):
+                records.clear()
+
+    def certificate_values(self, index=-1) -> dict:
+        with self.lock:
+            status = self.certificates[index][1]
+        return {kv.key: kv.value for kv in status.values}
+
+    def wait_for(self, predicate, timeout: float, publish=None, period: float = 0.1) -> bool:
+        """Spin (calling ``publish`` every ``period``) until ``predicate()`` holds or ``timeout`` passes."""
+        end = time.monotonic() + timeout
+        next_publish = 0.0
+        while time.monotonic() < end:
+            if publish is not None and time.monotonic() >= next_publish:
+                publish()
+                next_publish = time.monotonic() + period
+            self.executor.spin_once(timeout_sec=0.02)
+            with self.lock:
+                if predicate():
+                    return True
+        return False
+
+    def reasons_since(self, since: float):
+        with self.lock:
+            out = []
+            for t, status in self.certificates:
+                if t >= since:
+                    out.append({kv.key: kv.value for kv in status.values}["reason"])
+            return out
+
+    def destroy(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+def call_service(probe, srv_type, name, request, timeout=10.0):
+    """Call a service from the probe node and return the response (None on timeout)."""
+    client = probe.node.create_client(srv_type, name)
+    try:
+        if not client.wait_for_service(timeout_sec=timeout):
+            return None
+        future = client.call_async(request)
+        end = time.monotonic() + timeout
+        while not future.done() and time.monotonic() < end:
+            probe.executor.spin_once(timeout_sec=0.05)
+        return future.result() if future.done() else None
+    finally:
+        probe.node.destroy_client(client)
+
+
+def set_parameters(probe, node_name="rs_vla_guard", **values):
+    """Set parameters on the guard node; returns [(successful, reason)] per parameter."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    request = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+    response = call_service(probe, SetParameters, f"/{node_name}/set_parameters", request)
+    return [(r.successful, r.reason) for r in response.results]
+
+
+def change_state(probe, transition_label, node_name="rs_vla_guard"):
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    ids = {"configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE,
+           "deactivate": Transition.TRANSITION_DEACTIVATE, "cleanup": Transition.TRANSITION_CLEANUP}
+    request = ChangeState.Request(transition=Transition(id=ids[transition_label]))
+    response = call_service(probe, ChangeState, f"/{node_name}/change_state", request)
+    return response is not None and response.success

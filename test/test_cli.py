@@ -1,0 +1,67 @@
+"""The rs-vla-guard command as a user runs it: real processes, exit codes, JSON, one-line errors."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "rs_vla_guard.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def left_scene(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("scenes") / "left.png")
+    result = run("scene", "--target", "red", "--x", "0.15", "--width", "0.2", "--distractors", "blue:0.7:0.15",
+                 "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert "turn_left" in result.stdout
+    return path
+
+
+def test_certify_json_carries_the_decision(left_scene):
+    result = run("certify", left_scene, "--instruction", "go to the red block", "--json")
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    for key in ("action", "candidate", "certified", "radius", "p_lower", "n_samples", "counts", "reason", "latency_ms"):
+        assert key in decision
+    assert decision["action"] == "turn_left" and decision["certified"]
+    assert sum(decision["counts"].values()) == decision["n_samples"]
+
+
+def test_certify_with_an_impossible_threshold_stops(left_scene):
+    result = run("certify", left_scene, "--instruction", "go to the red block", "--radius-threshold", "3",
+                 "--certify-mode", "fixed", "--n-max", "128", "--json")
+    decision = json.loads(result.stdout)
+    assert (decision["action"], decision["certified"], decision["reason"]) == ("stop", False, "below_threshold")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["certify", "/no/such.png", "--instruction", "go"], "image not found"),
+    (["certify", __file__, "--instruction", "go"], "not a readable image"),
+    (["certify", __file__, "--instruction", "go", "--sigma", "-1"], "sigma"),
+    (["plan", "--radius", "0.5", "--p", "1.5"], "must be in [0, 1]"),
+    (["plan", "--radius", "-1", "--p", "0.9"], "must be > 0"),
+    (["certify", __file__, "--instruction", "go", "--policy", "/no/model"], "not found"),
+])
+def test_bad_input_exits_non_zero_with_a_message(args, needle):
+    result = run(*args)
+    assert result.returncode != 0
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_reports_samples_needed_and_a_table():
+    result = run("plan", "--radius", "0.5", "--sigma", "0.25", "--alpha", "0.001", "--p", "0.99", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert 500 < plan["samples_needed"] < 5000
+    radii = [row["expected_radius"] for row in plan["table"]]
+    assert radii == sorted(radii)
+    text = run("plan", "--radius", "0.9", "--p", "0.99")
+    assert text.returncode == 0 and "out of reach" in text.stdout
