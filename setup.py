@@ -43,6 +43,7 @@ setup(
             "ros-jazzy-lifecycle-msgs",
         ],
         "test": ["pytest", "hypothesis"],
+        "bench": ["matplotlib"],
     },
     zip_safe=True,
     maintainer="rs_vla_guard developers",

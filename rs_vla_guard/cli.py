@@ -187,6 +187,15 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from . import bench
+
+    overrides = {"policy": args.policy or "builtin", "device": args.device}
+    result = bench.run(overrides, scene_count=args.scenes, repeats=args.repeats, plot_path=args.plot)
+    print(json.dumps(result) if args.json else bench.format_result(result))
+    return 0
+
+
 def cmd_fleet(args) -> int:
     from . import fleet
 
@@ -298,6 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
     scene.add_argument("--image-height", type=int, default=120)
     scene.add_argument("-o", "--output", required=True)
     scene.set_defaults(func=cmd_scene)
+    bench = sub.add_parser("bench", help="speed of certified decisions, as ratios measured in one run")
+    bench.add_argument("--policy", help="'builtin' or a local model directory")
+    bench.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    bench.add_argument("--scenes", type=int, default=20)
+    bench.add_argument("--repeats", type=int, default=3, help="timings keep the best of this many runs")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--plot", help="write a PNG: latency histogram and expected vs measured radius")
+    bench.set_defaults(func=cmd_bench)
+
     fleet = sub.add_parser("fleet", help="fleet safety configuration: check limits, render a robot's parameters")
     fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
     fleet_check = fleet_sub.add_parser("check", help="validate every robot; exit 1 listing each violation")

@@ -154,18 +154,24 @@ def random_scene(
     action: Optional[str] = None,
     margin: float = 0.0,
     max_distractors: int = 2,
+    hard_distractors: float = 0.6,
 ):
     """A random scene and instruction with known ground truth: returns (scene, target_colour, action).
 
     ``action`` picks the ground-truth class first (balanced classes for training); ``margin`` keeps the
     target centre at least that far from 0.35/0.65 and its width that far from 0.4 (clear scenes).
-    Half of the ``stop`` scenes name a colour that is absent while other colours are present, so a
-    policy must read the instruction, not just find a block.
+    A fifth of the scenes name a colour that is absent while other colours are present, and most
+    distractors have a colour another instruction could name, so a policy must read the colour word,
+    not just find a block.
     """
     target = target or str(rng.choice(TARGET_COLOURS))
-    action = action or str(rng.choice(ACTIONS))
+    if action is None:
+        # Five cases drawn evenly: the three motions, "arrived" and "named colour absent".
+        case = str(rng.choice(ACTIONS + ("absent",)))
+        action, absent = ("stop", True) if case == "absent" else (case, False)
+    else:
+        absent = action == "stop" and rng.random() < 0.5
     blocks: List[Block] = []
-    absent = action == "stop" and rng.random() < 0.5
     if not absent:
         if action == "turn_left":
             width = rng.uniform(0.08, 0.5)
@@ -185,6 +191,10 @@ def random_scene(
     others = [c for c in COLOURS if c != target]
     n_distractors = int(rng.integers(1 if absent else 0, max_distractors + 1))
     colours = list(rng.choice(others, size=n_distractors, replace=False))
+    if colours and rng.random() < hard_distractors:
+        # Another colour an instruction could name: only the colour word tells the blocks apart.
+        rivals = [c for c in TARGET_COLOURS if c != target and c not in colours[1:]]
+        colours[0] = str(rng.choice(rivals))
     widths = rng.uniform(0.08, 0.35, size=n_distractors)
     for colour, (w, x) in zip(colours, _place(rng, widths, blocks)):
         blocks.append(Block(str(colour), float(x), float(w)))
