@@ -42,7 +42,7 @@ setup(
             "ros-jazzy-diagnostic-msgs",
             "ros-jazzy-lifecycle-msgs",
         ],
-        "test": ["pytest", "hypothesis"],
+        "test": ["pytest", "pytest-timeout", "hypothesis"],
         "bench": ["matplotlib"],
     },
     zip_safe=True,
@@ -50,7 +50,6 @@ setup(
     maintainer_email="rs-vla-guard@example.com",
     description="Certified VLA action gating for ROS 2 by randomized smoothing",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "rs-vla-guard = rs_vla_guard.cli:main",

@@ -52,7 +52,7 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
     p = guard.params
     device = guard.policy.device
     items = bench_scenes(scene_count)
-    batch = p["batch_size"]
+    batch = guard.batch_size
 
     # 1. The hardware limit: the policy's raw batched forward on clean images.
     frame, instruction = items[0]
@@ -169,7 +169,7 @@ def _measured_radii(guard: Guard, sizes=(16, 32, 64, 128, 256, 512, 1024, 2048))
     frame = scenes.render(scenes.Scene([scenes.Block("red", 0.15, 0.2)]))
     clean = torch.from_numpy(frame_to_input(frame, guard.policy.input_size)).to(guard.policy.device)
     sampler = NoisySampler(guard.classifier("go to the red block"), clean, sigma=p["sigma"],
-                           batch_size=p["batch_size"], generator=guard.generator)
+                           batch_size=guard.batch_size, generator=guard.generator)
     candidate = guard.actions.index("turn_left")
     return [(n, certify.certify_fixed(sampler, sigma=p["sigma"], alpha=p["alpha"], n0=1, n=n,
                                       candidate=candidate).radius) for n in sizes]

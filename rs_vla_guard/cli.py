@@ -69,10 +69,13 @@ def read_image(path: str) -> np.ndarray:
 
 
 def cmd_certify(args) -> int:
+    from . import config
     from .guard import Guard
 
+    overrides = _guard_overrides(args)
+    config.effective(overrides)  # bad settings are reported before any file or model is touched
     frame = read_image(args.image)
-    guard = Guard.from_config(_guard_overrides(args))
+    guard = Guard.from_config(overrides)
     decision = guard.decide(frame, args.instruction)
     if args.json:
         print(json.dumps(decision.to_dict()))
@@ -222,6 +225,18 @@ def cmd_fleet(args) -> int:
     return 0
 
 
+def die_with_parent() -> None:
+    """``preexec_fn`` for helper processes: Linux sends them SIGTERM when their parent dies, even by SIGKILL,
+    so no node outlives a killed demo (and keeps publishing into the next run's ROS domain)."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except OSError:  # not Linux/glibc: nothing to arm
+        pass
+
+
 def _ros_demo(args) -> int:
     """Camera, instruction publisher, guard node and monitor, each its own process on a private domain."""
     import subprocess
@@ -248,9 +263,10 @@ def _ros_demo(args) -> int:
                               ("camera", [sys.executable, "-m", "rs_vla_guard.demo_nodes", "camera"]),
                               ("instruction", [sys.executable, "-m", "rs_vla_guard.demo_nodes", "instruction"])):
             log = open(os.path.join(logs, f"{role}.log"), "w")
-            helpers.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
+            helpers.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            preexec_fn=die_with_parent))
         monitor = subprocess.run([sys.executable, "-m", "rs_vla_guard.demo_nodes", "monitor"], env=env,
-                                 timeout=300)
+                                 timeout=300, preexec_fn=die_with_parent)
     finally:
         for process in helpers:
             if process.poll() is None:

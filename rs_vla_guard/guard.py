@@ -17,7 +17,7 @@ import torch
 from . import certify, config
 from .oracles import UNMAPPED, BinningOracle, KeywordOracle
 from .policies.base import PolicyError
-from .sampling import NoisySampler, frame_to_input, make_generator, predict_clean, resolve_device
+from .sampling import NoisySampler, auto_batch_size, frame_to_input, make_generator, predict_clean, resolve_device
 
 # Stop reasons beyond the certifier's own (certified / below_threshold / abstain).
 NO_INSTRUCTION = "no_instruction"
@@ -87,6 +87,13 @@ class Guard:
         self.phrases = self.oracle.canonical_phrases() if self.mode != "action" else []
         self.generator = make_generator(policy.device, params["seed"])
         self.config_hash = config.config_hash(params)
+        self.batch_size = params["batch_size"] or self._auto_batch_size()
+
+    def _auto_batch_size(self) -> int:
+        """``batch_size: 0``: the largest batch that fits (CUDA), found once when the guard is built."""
+        probe_instruction = SENSITIVITY_PROBE_INSTRUCTIONS[0]
+        return auto_batch_size(self.classifier(probe_instruction), (3, *self.policy.input_size),
+                               self.policy.device, limit=self.params["n_max"])
 
     @classmethod
     def from_config(cls, overrides: Optional[Dict[str, Any]] = None, *, policy=None, check: bool = True) -> "Guard":
@@ -211,7 +218,7 @@ class Guard:
     def _certify(self, clean: torch.Tensor, instruction: str) -> certify.Certificate:
         p = self.params
         classify = self.classifier(instruction)
-        sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=p["batch_size"], generator=self.generator)
+        sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator)
         common = dict(sigma=p["sigma"], alpha=p["alpha"], oracle_error=p["oracle_error"],
                       symmetric_oracle=p["symmetric_oracle"])
         if p["certify_mode"] == "fixed":
@@ -220,7 +227,7 @@ class Guard:
         # f(clean input) is chosen without the estimation samples; if unmapped, n0 noisy samples select.
         candidate = predict_clean(classify, clean)
         return certify.certify_sequential(
-            sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=p["batch_size"],
+            sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=self.batch_size,
             candidate=candidate, n0=p["n0"], **common)
 
     def release(self) -> None:

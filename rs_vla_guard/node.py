@@ -471,12 +471,13 @@ def run(node: GuardNode) -> None:
         rclpy.try_shutdown()
 
 
-def main(args=None) -> None:
+def main(args=None, node_factory=GuardNode) -> None:
+    """Entry point of ``guard_node``; ``node_factory`` builds the node once ROS is initialised."""
     # Own signal handling: SIGINT/SIGTERM raise KeyboardInterrupt in the spinning thread, so the final
     # stop is published while the ROS context is still valid.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    run(GuardNode())
+    run(node_factory())
 
 
 if __name__ == "__main__":

@@ -92,6 +92,46 @@ class NoisySampler:
         return torch.cat(labels).to("cpu", torch.int64).numpy()
 
 
+CPU_AUTO_BATCH_SIZE = 64  # a 2-core CPU is saturated well below this; larger batches only add latency
+
+
+def largest_batch_size(run_batch: Callable[[int], None], *, start: int = 16, limit: int = 4096) -> int:
+    """The largest of start, 2*start, 4*start, ... <= ``limit`` for which ``run_batch(size)`` fits in memory.
+
+    ``run_batch`` runs one forward pass of that size; running out of device memory (torch's
+    OutOfMemoryError) ends the search. Raises RuntimeError if not even ``start`` fits.
+    """
+    best = 0
+    size = start
+    while size <= limit:
+        try:
+            run_batch(size)
+        except torch.OutOfMemoryError:
+            break
+        finally:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        best = size
+        size *= 2
+    if best == 0:
+        raise RuntimeError(f"not even a batch of {start} noisy images fits in device memory")
+    return best
+
+
+def auto_batch_size(classify: BatchClassifier, input_shape: Tuple[int, ...], device: torch.device,
+                    *, limit: int) -> int:
+    """Batch size for ``batch_size: 0``: probed once on CUDA (with headroom), a fixed size on CPU."""
+    if device.type != "cuda":
+        return min(CPU_AUTO_BATCH_SIZE, limit)
+
+    def run_batch(size: int) -> None:
+        classify(torch.rand((size,) + tuple(input_shape), device=device))
+        torch.cuda.synchronize(device)
+
+    # Keep a quarter of the largest size free for fragmentation and other tenants of the GPU.
+    return max(1, largest_batch_size(run_batch, start=8, limit=max(8, limit)) * 3 // 4)
+
+
 def make_generator(device: torch.device, seed: int) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))

@@ -12,6 +12,8 @@ import time
 import numpy as np
 import yaml
 
+from rs_vla_guard.cli import die_with_parent
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -41,7 +43,8 @@ def start_node(domain_id: int, params_file: str = None, *, script: str = None, l
         args += ["--params-file", params_file]
     args += list(extra)
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
-    return subprocess.Popen(args, env=ros_env(domain_id), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(args, env=ros_env(domain_id), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                            preexec_fn=die_with_parent)  # a killed test run leaves no node behind
 
 
 def stop_node(process, timeout=10.0) -> None:
@@ -86,7 +89,7 @@ class Probe:
         self.instruction_pub = self.node.create_publisher(String, "instruction", latched)
         twist = TwistStamped if stamped else Twist
         self.command_pub = self.node.create_publisher(twist, "cmd_vel_in", 10)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # predicates passed to wait_for may read under the lock too
         self.actions, self.twists, self.certificates, self.diagnostics = [], [], [], []
         self.node.create_subscription(String, "action", lambda m: self._add(self.actions, m.data), 50)
         self.node.create_subscription(twist, "cmd_vel", lambda m: self._add(self.twists, m), 50)
@@ -108,6 +111,8 @@ class Probe:
             self.executor.spin_once(timeout_sec=0.02)
 
     def clear(self) -> None:
+        """Forget everything heard so far, including messages still queued (a stopped node's last stop)."""
+        self.spin(0.5)
         with self.lock:
             for records in (self.actions, self.twists, self.certificates, self.diagnostics):
                 records.clear()

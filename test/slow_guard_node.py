@@ -6,11 +6,8 @@ node, topics and watchdog are the production ones; only the policy's forward is 
 import sys
 import time
 
-import rclpy
-from rclpy.signals import SignalHandlerOptions
-
 from rs_vla_guard.guard import Guard
-from rs_vla_guard.node import GuardNode, run
+from rs_vla_guard.node import GuardNode, main
 
 SLEEP_S = 1.5
 
@@ -33,8 +30,4 @@ class SlowWarmupFreeNode(GuardNode):
 
 
 if __name__ == "__main__":
-    import signal
-
-    rclpy.init(args=sys.argv, signal_handler_options=SignalHandlerOptions.NO)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    run(SlowWarmupFreeNode(guard_factory=slow_guard))
+    main(sys.argv, node_factory=lambda: SlowWarmupFreeNode(guard_factory=slow_guard))

@@ -53,3 +53,34 @@ def test_bench_json_has_exactly_the_documented_keys(tmp_path):
     assert 0 < report["throughput_ratio"] and 0 < report["sample_ratio"] <= 1
     assert report["fixed_samples"] == report["settings"]["n0"] + report["settings"]["n_max"]
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_automatic_batch_size_is_the_largest_that_fits():
+    from rs_vla_guard.sampling import largest_batch_size
+
+    tried = []
+
+    def run_batch(size):  # a device whose memory holds 300 images
+        tried.append(size)
+        if size > 300:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+
+    assert largest_batch_size(run_batch, start=8, limit=4096) == 256
+    assert tried == [8, 16, 32, 64, 128, 256, 512]  # stops probing at the first failure
+    assert largest_batch_size(run_batch, start=8, limit=64) == 64  # never beyond what a decision needs
+    with pytest.raises(RuntimeError, match="not even a batch of 512"):
+        largest_batch_size(run_batch, start=512)
+
+
+def test_batch_size_zero_means_automatic_and_is_fixed_once(tiny_llava_dir):
+    from rs_vla_guard.guard import Guard
+    from rs_vla_guard.sampling import CPU_AUTO_BATCH_SIZE
+
+    guard = Guard.from_config({"policy": tiny_llava_dir, "allow_blind_policy": True, "batch_size": 0,
+                               "device": "cpu", "n_max": 256})
+    assert guard.batch_size == CPU_AUTO_BATCH_SIZE
+    small = Guard.from_config({"policy": tiny_llava_dir, "allow_blind_policy": True, "batch_size": 0,
+                               "device": "cpu", "n_max": 24}, check=False)
+    assert small.batch_size == 24
+    with pytest.raises(Exception, match="read-only"):
+        guard.update(batch_size=32)

@@ -44,7 +44,7 @@ def test_certify_with_an_impossible_threshold_stops(left_scene):
 @pytest.mark.parametrize("args,needle", [
     (["certify", "/no/such.png", "--instruction", "go"], "image not found"),
     (["certify", __file__, "--instruction", "go"], "not a readable image"),
-    (["certify", __file__, "--instruction", "go", "--sigma", "-1"], "sigma"),
+    (["certify", "SCENE", "--instruction", "go", "--sigma", "-1"], "sigma"),
     (["plan", "--radius", "0.5", "--p", "1.5"], "must be in [0, 1]"),
     (["plan", "--radius", "-1", "--p", "0.9"], "must be > 0"),
     (["certify", __file__, "--instruction", "go", "--policy", "/no/model"], "not found"),

@@ -110,7 +110,7 @@ def test_fleet_rendered_gate_mode_forwards_only_agreeing_commands(probe, tmp_pat
         return publish
 
     try:
-        agree = lambda: any(abs(m.twist.angular.z - 0.45) < 1e-9 for _, m in probe.twists)  # noqa: E731
+        agree = lambda: probe.certificates and any(abs(m.twist.angular.z - 0.45) < 1e-9 for _, m in probe.twists)  # noqa: E731
         assert probe.wait_for(agree, 120, publish=command(0.0, 0.45)), open(tmp_path / "gate.log").read()[-2000:]
         values = probe.certificate_values()
         assert values["config_hash"] == expected_hash and values["radius_threshold"] == "0.2"
