@@ -9,7 +9,8 @@ demo`` starts each of them, and the guard node, as a separate process on a priva
 
 Timeline (seconds after the guard subscribes to the camera):
    0-12  the red block drifts left to right across the view (turn_left -> move_forward -> turn_right)
-  12-15  heavy corruption burst (strong noise and an occluding patch): the guard should refuse
+  12-15  corruption burst (a failing camera: half the frame in random-coloured cells, the rest noisy):
+         the policy's answers split, so the guard refuses (below_threshold / abstain stops)
   15-17  camera dropout: no frames at all (stale_image stops)
   17-25  the red block straight ahead, coming closer until reached (move_forward -> stop)
   25-31  instruction switches to "go to the green block", which stands on the left
@@ -36,18 +37,27 @@ INSTRUCTION_SWITCH_S = 25.0
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
+def glitched(frame: np.ndarray, rng: np.random.Generator, cell: int = 10) -> np.ndarray:
+    """A failing camera: half of the frame's cells replaced by random colours, the rest noisy.
+
+    (Gaussian noise alone does not fool the built-in policy: it was trained with noise.)
+    """
+    rows, cols = -(-frame.shape[0] // cell), -(-frame.shape[1] // cell)
+    broken = np.kron(rng.random((rows, cols)) < 0.5, np.ones((cell, cell), bool))[: frame.shape[0], : frame.shape[1]]
+    out = frame.astype(np.float32) + rng.normal(0, 40, frame.shape)
+    out[broken] = rng.uniform(0, 255, (int(broken.sum()), 3))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
 def scripted_frame(t: float, rng: np.random.Generator):
     """(frame or None for a dropout, a short label of what is shown) at script time ``t``."""
-    green = scenes.Block("green", 0.12, 0.14)
+    green = scenes.Block("green", 0.07, 0.1)  # far left, never overlapping the red block
     if t < 12.0:
         red = scenes.Block("red", 0.08 + 0.84 * t / 12.0, 0.16)
         frame = scenes.render(scenes.Scene([red] if red.x < 0.3 else [red, green], floor="textured"))
         return frame, f"red at x={red.x:.2f}"
     if t < 15.0:
-        frame = scenes.render(scenes.Scene([scenes.Block("red", 0.5, 0.2), green])).astype(np.float32)
-        frame += rng.normal(0, 110, frame.shape)  # far beyond the certified radius
-        frame[30:90, 50:110] = 128
-        return np.clip(frame, 0, 255).astype(np.uint8), "corrupted"
+        return glitched(scenes.render(scenes.Scene([scenes.Block("red", 0.5, 0.2), green])), rng), "corrupted"
     if t < 17.0:
         return None, "dropout"
     if t < INSTRUCTION_SWITCH_S:

@@ -3,6 +3,8 @@
 Held-out scenes come from a seed the training script never uses; "clear" means the target centre is
 at least 0.05 W from the 0.35/0.65 borders and its width at least 0.05 W from 0.4 W.
 """
+import zlib
+
 import numpy as np
 import pytest
 import torch
@@ -52,7 +54,7 @@ def test_certified_decisions_at_the_defaults(builtin_guard):
 @pytest.mark.parametrize("present,asked", [("red", "blue"), ("blue", "green"), ("green", "red")])
 def test_policy_follows_the_colour_word_not_any_block(builtin_guard, present, asked):
     # The only block is of another colour: the instruction's target is absent, so the answer is stop.
-    rng = np.random.default_rng(hash((present, asked)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(f"{present}-{asked}".encode()))  # str hash() varies per run
     stops = 0
     for _ in range(20):
         block = scenes.Block(present, float(rng.uniform(0.1, 0.9)), float(rng.uniform(0.1, 0.3)))

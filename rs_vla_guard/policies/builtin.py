@@ -11,7 +11,7 @@ import os
 BUILTIN_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "builtin")
 
 IMAGE_SIZE = 64
-PATCH_SIZE = 8
+PATCH_SIZE = 16  # 16 image tokens + CLS: a third of the language model's sequence, ~3x faster decisions
 HIDDEN_SIZE = 128
 # The instruction comes before the image: in a causal language model, image tokens can then attend to
 # the colour word, so each patch learns "am I the target?" (image-first prompts made a 2-layer model
