@@ -47,10 +47,10 @@ def test_certify_with_an_impossible_threshold_stops(left_scene):
     (["certify", "SCENE", "--instruction", "go", "--sigma", "-1"], "sigma"),
     (["plan", "--radius", "0.5", "--p", "1.5"], "must be in [0, 1]"),
     (["plan", "--radius", "-1", "--p", "0.9"], "must be > 0"),
-    (["certify", __file__, "--instruction", "go", "--policy", "/no/model"], "not found"),
+    (["certify", "SCENE", "--instruction", "go", "--policy", "/no/model"], "not found"),
 ])
-def test_bad_input_exits_non_zero_with_a_message(args, needle):
-    result = run(*args)
+def test_bad_input_exits_non_zero_with_a_message(args, needle, left_scene):
+    result = run(*[left_scene if arg == "SCENE" else arg for arg in args])  # SCENE: a readable image
     assert result.returncode != 0
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
