@@ -9,9 +9,12 @@ Topics (relative names, so they remap):
   pub  certificate  diagnostic_msgs/DiagnosticStatus, one per published command
   pub  /diagnostics diagnostic_msgs/DiagnosticArray, 1 Hz
 
-Threads: decisions run in their own callback group on a multi-threaded executor; a watchdog in another
-group publishes ``deadline_exceeded`` stops at the control rate while a decision overruns its deadline,
-so the robot never goes without a command. Inputs, parameters and diagnostics keep being served.
+Threads: decisions run on one dedicated thread, woken by the control timer; every executor callback
+(inputs, parameters, lifecycle, watchdog, diagnostics) is short, so a single-threaded executor serves
+them all while inference is busy. (rclpy's MultiThreadedExecutor busy-spins while a long callback runs,
+ros2/rclpy#1452, which here took a core away from inference and doubled decision latency.) The watchdog
+publishes ``deadline_exceeded`` stops at the control rate while a decision overruns its deadline, so
+the robot never goes without a command.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -48,6 +51,7 @@ DEADLINE_EXCEEDED = "deadline_exceeded"
 INACTIVE = "inactive"
 DISAGREES = "disagrees_with_command"
 NO_COMMAND = "no_command"
+POLICY_ERROR = "policy_error"
 
 
 def _descriptor(param: config.Param) -> ParameterDescriptor:
@@ -211,8 +215,17 @@ class GuardNode(LifecycleNode):
 
     def _start_timers(self) -> None:
         period = 1.0 / self.params["control_rate_hz"]
+        self._tick = threading.Event()
+        self._worker_stop = threading.Event()
+        # Decisions run on one dedicated thread, not in an executor callback: a callback that runs for a
+        # whole decision keeps its timer ready-but-blocked, and the executor then spins on it, taking a
+        # core (and the GIL) away from inference. The timer only signals the worker, which takes the
+        # latest frame when it starts; ticks during a decision coalesce into one.
+        self._decision_thread = threading.Thread(target=self._decision_loop, args=(self._tick, self._worker_stop),
+                                                 name="rs_vla_guard_decisions", daemon=True)
+        self._decision_thread.start()
         self._control_timers = [
-            self.create_timer(period, self._control_step, callback_group=self._decide_group),
+            self.create_timer(period, self._tick.set, callback_group=self._decide_group),
             self.create_timer(period, self._watchdog, callback_group=self._watchdog_group),
         ]
 
@@ -220,6 +233,24 @@ class GuardNode(LifecycleNode):
         for timer in self._control_timers:
             self.destroy_timer(timer)
         self._control_timers = []
+        if getattr(self, "_worker_stop", None) is not None:
+            self._worker_stop.set()  # the worker ends after its current decision (never joined: it may be slow)
+
+    def _decision_loop(self, tick: threading.Event, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if not tick.wait(0.1):
+                continue
+            tick.clear()
+            if stop.is_set():
+                break
+            try:
+                self._control_step()
+            except Exception as error:  # never let the decision thread die silently
+                self._log_error(f"control step failed: {type(error).__name__}: {error}")
+                try:
+                    self._publish_stop(POLICY_ERROR, str(error))
+                except Exception:
+                    pass
 
     # ------------------------------------------------------------------ inputs
 
@@ -450,8 +481,8 @@ class GuardNode(LifecycleNode):
 
 
 def run(node: GuardNode) -> None:
-    """Spin ``node`` on a multi-threaded executor, self-activating unless ``autostart`` is false."""
-    executor = MultiThreadedExecutor(num_threads=4)
+    """Spin ``node`` (decisions run on its own thread), self-activating unless ``autostart`` is false."""
+    executor = SingleThreadedExecutor()
     executor.add_node(node)
     if node.params["autostart"]:
         if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
