@@ -194,6 +194,8 @@ def cmd_bench(args) -> int:
     from . import bench
 
     overrides = {"policy": args.policy or "builtin", "device": args.device}
+    if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
+        raise UsageError(f"--plot: directory of {args.plot} does not exist")  # before minutes of measuring
     result = bench.run(overrides, scene_count=args.scenes, repeats=args.repeats, plot_path=args.plot)
     print(json.dumps(result) if args.json else bench.format_result(result))
     return 0
