@@ -44,6 +44,8 @@ setup(
         ],
         "test": ["pytest", "pytest-timeout", "hypothesis"],
         "bench": ["matplotlib"],
+        # Closed-loop simulation (rs_vla_guard.sim_world); headless rendering needs MUJOCO_GL=egl.
+        "sim": ["mujoco"],
     },
     zip_safe=True,
     maintainer="rs_vla_guard developers",

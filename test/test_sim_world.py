@@ -1,0 +1,65 @@
+"""The MuJoCo arena: camera geometry, diff-drive motion in sim time, contacts, ground truth."""
+import math
+
+import numpy as np
+import pytest
+
+from rs_vla_guard.sim_world import PlacedBlock, World, random_episode
+
+
+@pytest.fixture(scope="module")
+def world():
+    world = World()
+    yield world
+    world.close()
+
+
+def red_columns(frame):
+    red = (frame[:, :, 0] > 150) & (frame[:, :, 1] < 90) & (frame[:, :, 2] < 90)
+    columns = np.where(red.any(axis=0))[0] / frame.shape[1]
+    return (columns.min(), columns.max()) if len(columns) else None
+
+
+@pytest.mark.parametrize("y,expected", [(0.0, "move_forward"), (0.6, "turn_left"), (-0.6, "turn_right")])
+def test_camera_sees_the_block_where_the_ground_truth_puts_it(world, y, expected):
+    world.reset([PlacedBlock("red", 1.6, y), PlacedBlock("blue", -1.5, 1.5)], (0.0, 0.0, 0.0))
+    frame = world.frame()
+    assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8
+    seen = red_columns(frame)
+    centre, width = world.view_of(world.blocks[0])
+    assert seen is not None and abs((seen[0] + seen[1]) / 2 - centre) < 0.03  # projection matches the render
+    assert abs((seen[1] - seen[0]) - width) < 0.03
+    assert world.ground_truth_action("red") == expected
+    assert world.ground_truth_action("blue") == "stop"  # behind the robot
+    assert world.ground_truth_action("green") == "stop"  # not in the arena
+
+
+def test_diff_drive_follows_commands_in_sim_time(world):
+    world.reset([], (0.0, 0.0, 0.0))
+    world.step(0.2, 0.0, 2.0)
+    x, y, yaw = world.pose()
+    assert world.time == pytest.approx(2.0) and x == pytest.approx(0.4, abs=1e-3) and abs(y) < 1e-6
+    world.step(0.0, 0.6, 1.0)
+    assert world.pose()[2] == pytest.approx(0.6, abs=1e-3)
+    world.step(0.2, 0.0, 1.0)
+    x2, y2, _ = world.pose()
+    assert (x2 - x, y2 - y) == pytest.approx((0.2 * math.cos(0.6), 0.2 * math.sin(0.6)), abs=2e-3)
+
+
+def test_driving_into_a_block_is_stopped_and_reported(world):
+    world.reset([PlacedBlock("red", 0.6, 0.0)], (0.0, 0.0, 0.0))
+    world.step(0.3, 0.0, 3.0)
+    assert world.pose()[0] < 0.6 - 0.1 - 0.15 + 0.02  # chassis front stops at the block's face
+    assert "block_0" in world.touching()
+    world.reset([PlacedBlock("red", 0.6, 0.0)], (0.0, 0.0, 0.0))
+    assert world.touching() == []
+
+
+def test_random_episodes_are_seeded_and_separated():
+    a, b = random_episode(np.random.default_rng(3)), random_episode(np.random.default_rng(3))
+    assert a == b
+    blocks, robot, target = a
+    assert target in {block.colour for block in blocks} and len({block.colour for block in blocks}) == 3
+    for i, block in enumerate(blocks):
+        assert math.hypot(block.x - robot[0], block.y - robot[1]) > 0.8
+        assert all(math.hypot(block.x - o.x, block.y - o.y) > 0.8 for o in blocks[i + 1:])
