@@ -41,6 +41,7 @@ setup(
             "ros-jazzy-geometry-msgs",
             "ros-jazzy-diagnostic-msgs",
             "ros-jazzy-lifecycle-msgs",
+            "ros-jazzy-nav-msgs",  # simulation: ground-truth odometry
         ],
         "test": ["pytest", "pytest-timeout", "hypothesis"],
         "bench": ["matplotlib"],

@@ -25,6 +25,13 @@ def ros_env(domain_id: int) -> dict:
     return env
 
 
+def latched_qos():
+    """Reliable + transient local, depth 1: the QoS of instructions and of the sim's episode."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+    return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
 def use_domain(domain_id: int) -> None:
     """Point this (test) process at ``domain_id`` before rclpy.init."""
     os.environ.update(ros_env(domain_id))
@@ -36,9 +43,10 @@ def write_params(path, params: dict) -> str:
     return str(path)
 
 
-def start_node(domain_id: int, params_file: str = None, *, script: str = None, log_path=None, extra=()):
-    """The guard node (or ``script``, a variant of it) as a separate process, like ``ros2 run`` starts it."""
-    args = [sys.executable] + ([script] if script else ["-m", "rs_vla_guard.node"]) + ["--ros-args"]
+def start_node(domain_id: int, params_file: str = None, *, script: str = None, module: str = "rs_vla_guard.node",
+               log_path=None, extra=()):
+    """The guard node (or ``script``/``module``, another node) as a separate process, like ``ros2 run``."""
+    args = [sys.executable] + ([script] if script else ["-m", module]) + ["--ros-args"]
     if params_file:
         args += ["--params-file", params_file]
     args += list(extra)
@@ -78,13 +86,12 @@ class Probe:
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
         from geometry_msgs.msg import Twist, TwistStamped
         from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
         self.node = rclpy.create_node(name)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        latched = latched_qos()
         self.image_pub = self.node.create_publisher(Image, "image", qos_profile_sensor_data)
         self.instruction_pub = self.node.create_publisher(String, "instruction", latched)
         twist = TwistStamped if stamped else Twist
