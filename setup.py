@@ -18,6 +18,7 @@ setup(
         (f"share/{package_name}", ["package.xml"]),
         (f"share/{package_name}/launch", glob("launch/*.launch.py")),
         (f"share/{package_name}/config", glob("config/*.yaml")),
+        (f"share/{package_name}/worlds", glob("worlds/*.sdf")),
     ],
     python_requires=">=3.10",
     install_requires=[

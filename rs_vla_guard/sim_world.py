@@ -163,3 +163,29 @@ def random_episode(rng: np.random.Generator, block_count: int = 3):
         if all(math.hypot(x - b.x, y - b.y) > 0.8 for b in blocks) and math.hypot(x - robot[0], y - robot[1]) > 0.8:
             blocks.append(PlacedBlock(str(colours[len(blocks)]), float(x), float(y)))
     return blocks, robot, str(colours[0])
+
+
+def random_view(rng: np.random.Generator, world: World, absent_fraction: float = 0.2):
+    """A labelled camera view for training and evaluation: (frame, target colour, ground-truth action).
+
+    The robot is placed 0.3-2.5 m from the target, looking up to 0.75 rad to either side of it, so every
+    action is common (turn either way, forward, arrived, target out of view); in ``absent_fraction`` of
+    the views the instruction names a colour that is not in the arena (stop).
+    """
+    while True:
+        count = int(rng.integers(1, 4))
+        colours = [str(c) for c in rng.choice(scenes.TARGET_COLOURS, size=count, replace=False)]
+        absent = count < 3 and rng.random() < absent_fraction
+        target_colour = str(rng.choice([c for c in scenes.TARGET_COLOURS if c not in colours])) if absent else colours[0]
+        blocks: List[PlacedBlock] = []
+        while len(blocks) < count:
+            x, y = rng.uniform(-1.7, 1.7, size=2)
+            if all(math.hypot(x - b.x, y - b.y) > 0.7 for b in blocks):
+                blocks.append(PlacedBlock(colours[len(blocks)], float(x), float(y)))
+        distance, offset, heading = rng.uniform(0.3, 2.5), rng.uniform(-0.75, 0.75), rng.uniform(-math.pi, math.pi)
+        towards = heading + offset
+        robot = (blocks[0].x - distance * math.cos(towards), blocks[0].y - distance * math.sin(towards), heading)
+        inside = abs(robot[0]) < ARENA_HALF - 0.2 and abs(robot[1]) < ARENA_HALF - 0.2
+        if inside and all(math.hypot(b.x - robot[0], b.y - robot[1]) > 0.28 for b in blocks):
+            world.reset(blocks, robot)
+            return world.frame(), target_colour, world.ground_truth_action(target_colour)

@@ -48,12 +48,41 @@ def binding_scene(rng: np.random.Generator):
     return scene, colour, scenes.ground_truth_action(scene, colour)
 
 
-def render_batch(rng: np.random.Generator, size: int, template: str, curriculum: float = 0.0):
+class SimViews:
+    """A pool of labelled MuJoCo camera views (rendering is slow, so they are rendered once, seeded)."""
+
+    def __init__(self, count: int, seed: int):
+        import os
+
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        from ..sim_world import World, random_view
+
+        rng = np.random.default_rng(seed)
+        world = World()
+        views = [random_view(rng, world) for _ in range(count)]
+        world.close()
+        self.inputs = np.stack([frame_to_input(f, (builtin.IMAGE_SIZE, builtin.IMAGE_SIZE)) for f, _, _ in views])
+        self.colours = [c for _, c, _ in views]
+        self.actions = [a for _, _, a in views]
+
+    def __len__(self):
+        return len(self.actions)
+
+
+def render_batch(rng: np.random.Generator, size: int, template: str, curriculum: float = 0.0,
+                 sim_views: "SimViews" = None, sim_fraction: float = 0.0):
     """Inputs (size x 3 x 64 x 64 in [0,1]), instructions and ground-truth actions of fresh scenes;
-    a ``curriculum`` fraction of them are :func:`binding_scene` scenes."""
+    a ``curriculum`` fraction of them are :func:`binding_scene` scenes, a ``sim_fraction`` of the rest
+    views from ``sim_views``."""
     images, actions = [], []
     colours = []
     for _ in range(size):
+        if sim_views is not None and rng.random() < sim_fraction * (1 - curriculum):
+            index = int(rng.integers(len(sim_views)))
+            images.append(sim_views.inputs[index])
+            actions.append(sim_views.actions[index])
+            colours.append(sim_views.colours[index])
+            continue
         if rng.random() < curriculum:
             scene, colour, action = binding_scene(rng)
         else:
@@ -102,11 +131,40 @@ def normalise(pixels: torch.Tensor, processor) -> torch.Tensor:
     return (pixels - mean) / std
 
 
+def predict(model, processor, batcher, pixels, instructions):
+    """The most likely answer (by summed log-likelihood, as the guard's score mode) for each input."""
+    names = list(batcher.answers)
+    scores = []
+    for action in names:
+        rows, labels = batcher(instructions, [action] * len(instructions))
+        out = model(input_ids=rows, pixel_values=normalise(pixels, processor))
+        logp = torch.log_softmax(out.logits[:, :-1].float(), -1)
+        mask = labels[:, 1:] != -100
+        token_logp = logp.gather(-1, rows[:, 1:].unsqueeze(-1)).squeeze(-1)
+        scores.append((token_logp * mask).sum(1))
+    return [names[i] for i in torch.stack(scores, 1).argmax(1).tolist()]
+
+
+def evaluate_sim(model, processor, batcher, views: "SimViews", sigma=0.25):
+    """Clean and noisy accuracy on held-out MuJoCo views."""
+    model.eval()
+    hits = {"clean": 0, "noisy": 0}
+    with torch.inference_mode():
+        for start in range(0, len(views), 50):
+            pixels = torch.from_numpy(views.inputs[start:start + 50])
+            instructions = [scenes.instruction_for(c) for c in views.colours[start:start + 50]]
+            for tally in hits:
+                x = pixels + sigma * torch.randn(pixels.shape) if tally == "noisy" else pixels
+                predicted = predict(model, processor, batcher, x, instructions)
+                hits[tally] += sum(p == a for p, a in zip(predicted, views.actions[start:start + 50]))
+    model.train()
+    return hits["clean"] / len(views), hits["noisy"] / len(views)
+
+
 def evaluate(model, processor, batcher, rng, count=400, sigma=0.25):
     """Accuracy on held-out clear scenes (margin 0.05): clean, with one noise draw at ``sigma``, and the
     clean accuracy per case (each action; ``absent`` = the named colour is not in the frame)."""
     model.eval()
-    names = list(batcher.answers)
     hits = {"clean": 0, "noisy": 0}
     per_case = {}
     with torch.inference_mode():
@@ -121,15 +179,7 @@ def evaluate(model, processor, batcher, rng, count=400, sigma=0.25):
             pixels = torch.from_numpy(np.stack(pixels))
             for tally in ("clean", "noisy"):
                 x = pixels + sigma * torch.randn(pixels.shape) if tally == "noisy" else pixels
-                scores = []
-                for action in names:
-                    rows, labels = batcher(instructions, [action] * len(instructions))
-                    out = model(input_ids=rows, pixel_values=normalise(x, processor))
-                    logp = torch.log_softmax(out.logits[:, :-1].float(), -1)
-                    mask = labels[:, 1:] != -100
-                    token_logp = logp.gather(-1, rows[:, 1:].unsqueeze(-1)).squeeze(-1)
-                    scores.append((token_logp * mask).sum(1))
-                predicted = [names[i] for i in torch.stack(scores, 1).argmax(1).tolist()]
+                predicted = predict(model, processor, batcher, x, instructions)
                 for guess, truth, case in zip(predicted, actions, cases):
                     hits[tally] += guess == truth
                     if tally == "clean":
@@ -150,6 +200,9 @@ def main(argv=None):
     parser.add_argument("--out", default=builtin.BUILTIN_DIR)
     parser.add_argument("--eval-every", type=int, default=500)
     parser.add_argument("--curriculum-steps", type=int, default=400)
+    parser.add_argument("--sim-views", type=int, default=0,
+                        help="pre-rendered MuJoCo camera views to mix in (needs mujoco; 0 = renderer only)")
+    parser.add_argument("--sim-fraction", type=float, default=0.35, help="share of each batch from the sim views")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -168,12 +221,19 @@ def main(argv=None):
         lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, args.steps) / args.steps)),
     )
     started = time.time()
+    sim_views = sim_eval = None
+    if args.sim_views:
+        sim_views = SimViews(args.sim_views, seed=args.seed + 1)
+        sim_eval = SimViews(300, seed=args.seed + 20_000)
+        print(f"rendered {args.sim_views} + 300 sim views in {time.time() - started:.0f}s; actions "
+              f"{dict(zip(*np.unique(sim_views.actions, return_counts=True)))}", flush=True)
     running = None
     for step in range(1, args.steps + 1):
         template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
         # Curriculum: binding scenes only at first, fading out linearly by 3x the curriculum length.
         curriculum = min(1.0, max(0.0, 1.5 - 0.5 * step / max(args.curriculum_steps, 1)))
-        pixels, instructions, actions = render_batch(rng, args.batch_size, template, curriculum)
+        pixels, instructions, actions = render_batch(rng, args.batch_size, template, curriculum, sim_views,
+                                                     args.sim_fraction)
         sigmas = torch.tensor(rng.choice(NOISE_LEVELS, size=args.batch_size), dtype=torch.float32).view(-1, 1, 1, 1)
         noisy = pixels + sigmas * torch.randn(pixels.shape)
         rows, labels = batcher(instructions, actions)
@@ -190,6 +250,9 @@ def main(argv=None):
         if step % args.eval_every == 0 or step == args.steps:
             clean, noisy_acc, cases = evaluate(model, processor, batcher, np.random.default_rng(eval_rng_seed))
             print(f"eval step {step}: clean {clean:.3f} noisy(0.25) {noisy_acc:.3f} by case {cases}", flush=True)
+            if sim_eval is not None:
+                print("  sim views: clean %.3f noisy(0.25) %.3f" % evaluate_sim(model, processor, batcher, sim_eval),
+                      flush=True)
             model.save_pretrained(args.out)  # a usable checkpoint at every evaluation
             processor.save_pretrained(args.out)
     model.eval()
@@ -202,8 +265,12 @@ def main(argv=None):
         "parameters": sum(p.numel() for p in model.parameters()),
         "heldout_clear_accuracy_clean": clean, "heldout_clear_accuracy_noisy_sigma_0.25": noisy_acc,
         "heldout_clear_accuracy_clean_by_case": cases,
+        "sim_views": args.sim_views, "sim_fraction": args.sim_fraction if args.sim_views else 0.0,
         "final_loss": running,
     }
+    if sim_eval is not None:
+        report["heldout_sim_accuracy_clean"], report["heldout_sim_accuracy_noisy_sigma_0.25"] = evaluate_sim(
+            model, processor, batcher, sim_eval)
     with open(f"{args.out}/training_report.json", "w") as handle:
         json.dump(report, handle, indent=2)
     print(json.dumps(report, indent=2))
