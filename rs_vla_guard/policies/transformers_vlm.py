@@ -124,7 +124,9 @@ class TransformersVLM:
         pixel_shape = tuple(inputs["pixel_values"].shape)
         if int(np.prod(pixel_shape[:-3])) != 1:
             raise PolicyError(f"processor produced {pixel_shape[:-3]} image views; one view per image is required")
-        static = {k: v.to(self.device) for k, v in inputs.items() if k != "pixel_values" and torch.is_tensor(v)}
+        with torch.inference_mode(False):  # cached tensors must also serve gradient computations (attacks)
+            static = {k: v.to(self.device).clone() for k, v in inputs.items()
+                      if k != "pixel_values" and torch.is_tensor(v)}
         prepared = _Prepared(static, pixel_shape)
         if len(self._prepared) > 32:  # instructions change rarely; keep the cache small
             self._prepared.clear()
@@ -147,8 +149,9 @@ class TransformersVLM:
                 rows.append(ids + ([eos] if eos is not None else []))
             width = max(len(r) for r in rows)
             pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-            ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)
-            mask = torch.tensor([[1.0] * len(r) + [0.0] * (width - len(r)) for r in rows], device=self.device)
+            with torch.inference_mode(False):  # cached: usable with autograd too (attacks)
+                ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)
+                mask = torch.tensor([[1.0] * len(r) + [0.0] * (width - len(r)) for r in rows], device=self.device)
             self._candidates[key] = (ids, mask)
         return self._candidates[key]
 
@@ -157,6 +160,10 @@ class TransformersVLM:
     @torch.inference_mode()
     def score(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor:
         """B x C summed log-probabilities of each phrase (plus end-of-sequence) after the prompt."""
+        return self.log_likelihoods(pixels, instruction, phrases)
+
+    def log_likelihoods(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor:
+        """:meth:`score` with autograd left on (for attacks and tests); callers choose the grad mode."""
         prepared = self._prepare(instruction)
         candidates, mask = self._candidate_ids(phrases)
         batch, count = pixels.shape[0], candidates.shape[0]
