@@ -25,6 +25,26 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be > 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
 def _probability(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -201,6 +221,35 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_sim(args) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on machines without a display
+    try:
+        import mujoco  # noqa: F401  (only to fail early with a clear message)
+    except ImportError as error:
+        raise UsageError(f"MuJoCo is not installed ({error}); pip install 'rs_vla_guard[sim]'") from error
+    from . import config, simulate
+    from .guard import Guard
+
+    overrides = _guard_overrides(args)
+    config.effective(overrides)
+    guard = Guard.from_config(overrides)
+    first_seed = args.seed if args.seed is not None else 0  # --seed (a guard option) seeds the episodes too
+    report = simulate.run(guard, episodes=args.episodes, seed=first_seed, attack=args.attack, eps=args.eps,
+                          max_time_s=args.max_time, pgd_steps=args.pgd_steps,
+                          progress=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    settings = report["settings"]
+    print(f"{settings['episodes']} episodes from seed {settings['seed']}, attack {settings['attack']} "
+          f"eps {settings['eps']} (radius_threshold {settings['radius_threshold']})")
+    keys = [k for k in report["guarded"] if k != "episodes"]
+    print(f"{'':28} {'guarded':>10} {'unguarded':>10}")
+    for key in keys:
+        print(f"{key:28} {str(report['guarded'][key]):>10} {str(report['unguarded'][key]):>10}")
+    return 0
+
+
 def cmd_fleet(args) -> int:
     from . import fleet
 
@@ -333,6 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--plot", help="write a PNG: latency histogram and expected vs measured radius")
     bench.set_defaults(func=cmd_bench)
+
+    sim = sub.add_parser("sim", help="seeded closed-loop episodes in the MuJoCo arena, guarded vs unguarded")
+    sim.add_argument("--episodes", type=_positive_int, default=10)
+    sim.add_argument("--attack", choices=("none", "noise", "patch", "pgd"), default="none")
+    sim.add_argument("--eps", type=_non_negative_float, default=0.0, help="L2 budget in policy-input pixels")
+    sim.add_argument("--max-time", dest="max_time", type=_positive_float, default=40.0,
+                     help="sim seconds per episode")
+    sim.add_argument("--pgd-steps", dest="pgd_steps", type=_positive_int, default=10)
+    sim.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    _add_guard_options(sim)
+    sim.set_defaults(func=cmd_sim)
 
     fleet = sub.add_parser("fleet", help="fleet safety configuration: check limits, render a robot's parameters")
     fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
