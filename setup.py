@@ -58,6 +58,8 @@ setup(
         "console_scripts": [
             "rs-vla-guard = rs_vla_guard.cli:main",
             "guard_node = rs_vla_guard.node:main",
+            "sim_node = rs_vla_guard.sim_node:main",
+            "attack_node = rs_vla_guard.attack_node:main",
         ],
     },
 )

@@ -70,7 +70,19 @@ def test_bridge_connects_what_the_world_and_the_guard_use():
     assert BY_ROS_TOPIC["/odom"]["gz_topic_name"] == drive.findtext("odom_topic")
 
 
-def test_package_installs_the_world_and_bridge_config():
+def test_package_installs_the_world_bridge_config_and_launch_files():
     setup = open(os.path.join(ROOT, "setup.py")).read()
     assert 'glob("worlds/*.sdf")' in setup and 'glob("config/*.yaml")' in setup
-    compile(open(os.path.join(ROOT, "launch", "gazebo_sim.launch.py")).read(), "gazebo_sim.launch.py", "exec")
+    for name in ("guard.launch.py", "gazebo_sim.launch.py", "mujoco_sim.launch.py"):
+        compile(open(os.path.join(ROOT, "launch", name)).read(), name, "exec")
+
+
+def test_every_launched_executable_of_this_package_is_a_console_script():
+    setup = open(os.path.join(ROOT, "setup.py")).read()
+    for name in os.listdir(os.path.join(ROOT, "launch")):
+        tree = ast.parse(open(os.path.join(ROOT, "launch", name)).read())
+        for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+            keywords = {k.arg: k.value for k in call.keywords}
+            package, executable = keywords.get("package"), keywords.get("executable")
+            if isinstance(package, ast.Constant) and package.value == "rs_vla_guard":
+                assert f'"{executable.value} = rs_vla_guard.' in setup, (name, executable.value)
