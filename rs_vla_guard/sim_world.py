@@ -154,15 +154,22 @@ class World:
 
 
 def random_episode(rng: np.random.Generator, block_count: int = 3):
-    """(blocks, robot pose, target colour): blocks of distinct colours at least 0.8 m apart and from the robot."""
-    colours = list(rng.choice(scenes.TARGET_COLOURS, size=block_count, replace=False))
-    robot = (float(rng.uniform(-1.2, 1.2)), float(rng.uniform(-1.2, 1.2)), float(rng.uniform(-math.pi, math.pi)))
-    blocks: List[PlacedBlock] = []
-    while len(blocks) < block_count:
-        x, y = rng.uniform(-1.7, 1.7, size=2)
-        if all(math.hypot(x - b.x, y - b.y) > 0.8 for b in blocks) and math.hypot(x - robot[0], y - robot[1]) > 0.8:
-            blocks.append(PlacedBlock(str(colours[len(blocks)]), float(x), float(y)))
-    return blocks, robot, str(colours[0])
+    """(blocks, robot pose, target colour): blocks of distinct colours at least 0.8 m apart; the robot
+    starts 1.0-2.2 m from the target, facing it to within 0.45 rad (in view: the task has no search, a
+    target out of view means stop), and at least 0.6 m from every other block."""
+    while True:
+        colours = [str(c) for c in rng.choice(scenes.TARGET_COLOURS, size=block_count, replace=False)]
+        blocks: List[PlacedBlock] = []
+        while len(blocks) < block_count:
+            x, y = rng.uniform(-1.7, 1.7, size=2)
+            if all(math.hypot(x - b.x, y - b.y) > 0.8 for b in blocks):
+                blocks.append(PlacedBlock(colours[len(blocks)], float(x), float(y)))
+        distance, heading = rng.uniform(1.0, 2.2), rng.uniform(-math.pi, math.pi)
+        towards = heading + rng.uniform(-0.45, 0.45)
+        robot = (blocks[0].x - distance * math.cos(towards), blocks[0].y - distance * math.sin(towards), heading)
+        inside = abs(robot[0]) < ARENA_HALF - 0.3 and abs(robot[1]) < ARENA_HALF - 0.3
+        if inside and all(math.hypot(b.x - robot[0], b.y - robot[1]) > 0.6 for b in blocks[1:]):
+            return blocks, robot, colours[0]
 
 
 def random_view(rng: np.random.Generator, world: World, absent_fraction: float = 0.2):

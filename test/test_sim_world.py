@@ -61,5 +61,13 @@ def test_random_episodes_are_seeded_and_separated():
     blocks, robot, target = a
     assert target in {block.colour for block in blocks} and len({block.colour for block in blocks}) == 3
     for i, block in enumerate(blocks):
-        assert math.hypot(block.x - robot[0], block.y - robot[1]) > 0.8
+        assert math.hypot(block.x - robot[0], block.y - robot[1]) > 0.6
         assert all(math.hypot(block.x - o.x, block.y - o.y) > 0.8 for o in blocks[i + 1:])
+
+
+def test_episodes_start_with_the_target_in_view(world):
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        blocks, robot, target = random_episode(rng)
+        world.reset(blocks, robot)
+        assert world.ground_truth_action(target) != "stop"  # in view and not yet reached
