@@ -117,8 +117,9 @@ def test_fleet_rendered_gate_mode_forwards_only_agreeing_commands(probe, tmp_pat
         since = time.monotonic()
         assert probe.wait_for(lambda: "disagrees_with_command" in probe.reasons_since(since), 10,
                               publish=command(0.3, 0.0))
-        probe.wait_for(lambda: False, 1.0, publish=command(0.3, 0.0))
-        late = [m for t, m in probe.twists if t >= since + 1.0]
+        seen = time.monotonic()  # from here on, every command disagrees: every twist must be zero
+        probe.wait_for(lambda: False, 2.0, publish=command(0.3, 0.0))
+        late = [m for t, m in probe.twists if t >= seen + 0.5]
         assert late and all(m.twist.linear.x == 0.0 and m.twist.angular.z == 0.0 for m in late)
         assert json.loads(values["counts"])
     finally:
