@@ -17,19 +17,17 @@ import threading
 
 import rclpy
 import torch
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from . import attacks
+from .node import spin_with_worker
 from .sampling import frame_to_input
 from .sources import InvalidImage, frame_from_image_msg, stamp_seconds
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-WRONG_ACTION = {"turn_left": "turn_right", "turn_right": "turn_left", "move_forward": "turn_left",
-                "stop": "move_forward"}
 
 
 class AttackNode(Node):
@@ -76,7 +74,7 @@ class AttackNode(Node):
         scores = lambda x: self.guard.policy.log_likelihoods(x, instruction, self.guard.phrases)  # noqa: E731
         with torch.inference_mode():
             clean_action = self.guard.actions[int(scores(clean.unsqueeze(0)).argmax())]
-        target = self.guard.actions.index(WRONG_ACTION.get(clean_action, "move_forward"))
+        target = self.guard.actions.index(attacks.MOST_HARMFUL_WRONG_ACTION.get(clean_action, "move_forward"))
         return attacks.pgd(clean, self.eps, scores, target, steps=self.pgd_steps)
 
     def loop(self) -> None:
@@ -102,19 +100,7 @@ class AttackNode(Node):
 def main(args=None) -> None:
     rclpy.init(args=args if args is not None else sys.argv)
     node = AttackNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    worker = threading.Thread(target=node.loop, name="attacks", daemon=True)
-    worker.start()
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stopping.set()
-        worker.join(timeout=5)
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_with_worker(node, node.loop, node.stopping, "attacks")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,9 @@ import numpy as np
 import torch
 
 ATTACKS = ("none", "noise", "patch", "pgd")
+# The wrong action PGD aims at, by the clean action: the opposite turn, or moving when it should stop.
+MOST_HARMFUL_WRONG_ACTION = {"turn_left": "turn_right", "turn_right": "turn_left", "move_forward": "turn_left",
+                             "stop": "move_forward"}
 
 
 def to_frame(pixels: torch.Tensor) -> np.ndarray:

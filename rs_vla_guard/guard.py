@@ -8,7 +8,7 @@ otherwise the safe action, with a reason.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np

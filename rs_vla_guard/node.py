@@ -29,7 +29,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
@@ -110,15 +109,10 @@ class GuardNode(LifecycleNode):
         self._last_error_logged = 0.0
         self._last_reason: Optional[str] = None
         self._state_label = "unconfigured"
-        self._decide_group = MutuallyExclusiveCallbackGroup()
-        self._io_group = MutuallyExclusiveCallbackGroup()
-        self._watchdog_group = MutuallyExclusiveCallbackGroup()
         self._gate_oracle = BinningOracle(self.params["actions"]) if "stop" in self.params["actions"] else None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._diagnostics_group = MutuallyExclusiveCallbackGroup()
-        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics,
-                                                    callback_group=self._diagnostics_group)
+        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
         if self._config_problems:
             self.get_logger().error("invalid parameters: " + "; ".join(self._config_problems))
 
@@ -154,14 +148,12 @@ class GuardNode(LifecycleNode):
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self._input_subscriptions = [
-            self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data,
-                                     callback_group=self._io_group),
-            self.create_subscription(String, "instruction", self._on_instruction, latched,
-                                     callback_group=self._io_group),
+            self.create_subscription(Image, "image", self._on_image, qos_profile_sensor_data),
+            self.create_subscription(String, "instruction", self._on_instruction, latched),
         ]
         if self.params["gate_mode"]:
             self._input_subscriptions.append(self.create_subscription(
-                twist_type, "cmd_vel_in", self._on_command, 10, callback_group=self._io_group))
+                twist_type, "cmd_vel_in", self._on_command, 10))
         self._state_label = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
@@ -225,8 +217,8 @@ class GuardNode(LifecycleNode):
                                                  name="rs_vla_guard_decisions", daemon=True)
         self._decision_thread.start()
         self._control_timers = [
-            self.create_timer(period, self._tick.set, callback_group=self._decide_group),
-            self.create_timer(period, self._watchdog, callback_group=self._watchdog_group),
+            self.create_timer(period, self._tick.set),
+            self.create_timer(period, self._watchdog),
         ]
 
     def _stop_timers(self) -> None:
@@ -498,6 +490,25 @@ def run(node: GuardNode) -> None:
             except Exception as error:  # the context may already be gone; nothing else to do
                 node.get_logger().warning(f"could not publish the final stop: {error}")
         executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def spin_with_worker(node, work, stop: threading.Event, name: str) -> None:
+    """Serve ``node``'s callbacks while ``work()`` runs on its own thread (the sim and attack nodes'
+    main loops), until ROS shuts down, SIGINT, or ``stop`` is set; then stop the worker and clean up."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    try:
+        while rclpy.ok() and not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        stop.set()
+        worker.join(timeout=5)
         node.destroy_node()
         rclpy.try_shutdown()
 

@@ -23,7 +23,6 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import TwistStamped
 from nav_msgs.msg import Odometry
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
@@ -31,6 +30,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
 from . import scenes
+from .node import spin_with_worker
 from .sim_world import World, random_episode
 
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -115,20 +115,7 @@ class SimNode(Node):
 def main(args=None) -> None:
     rclpy.init(args=args if args is not None else sys.argv)
     node = SimNode()
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    loop = threading.Thread(target=node.run, name="sim_loop", daemon=True)
-    loop.start()
-    try:
-        while rclpy.ok() and not node.done.is_set():
-            executor.spin_once(timeout_sec=0.05)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.done.set()
-        loop.join(timeout=5)
-        node.destroy_node()
-        rclpy.try_shutdown()
+    spin_with_worker(node, node.run, node.done, "sim_loop")
 
 
 if __name__ == "__main__":

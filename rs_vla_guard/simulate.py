@@ -48,23 +48,17 @@ def _base_action(guard, pixels: torch.Tensor, instruction: str) -> int:
         return int(guard.classifier(instruction)(pixels.unsqueeze(0).to(guard.policy.device))[0])
 
 
-def _attacked_frame(guard, frame, instruction, attack, eps, generator, pgd_steps):
-    """(frame the guard or policy sees, achieved L2 in policy-input space, clean policy input)."""
-    clean = torch.from_numpy(frame_to_input(frame, guard.policy.input_size))
+def _attacked_frame(guard, frame, clean, clean_action, instruction, attack, eps, generator, pgd_steps):
+    """(frame the guard or policy sees, achieved L2 in policy-input space)."""
     if attack == "none":
-        return frame, 0.0, clean
+        return frame, 0.0
     if attack == "noise":
-        out, achieved = attacks.noise(clean, eps, generator)
-    elif attack == "patch":
-        out, achieved = attacks.patch(clean, eps)
-    else:
-        scores = lambda x: guard.policy.log_likelihoods(x.to(guard.policy.device), instruction, guard.phrases)  # noqa: E731
-        clean_action = _base_action(guard, clean, instruction)
-        # The attacker aims at the most harmful wrong motion: the opposite turn, or forward when stopping.
-        wrong = {"turn_left": "turn_right", "turn_right": "turn_left", "move_forward": "turn_left",
-                 "stop": "move_forward"}[guard.actions[clean_action]] if clean_action >= 0 else "move_forward"
-        out, achieved = attacks.pgd(clean, eps, scores, guard.actions.index(wrong), steps=pgd_steps)
-    return out, achieved, clean
+        return attacks.noise(clean, eps, generator)
+    if attack == "patch":
+        return attacks.patch(clean, eps)
+    scores = lambda x: guard.policy.log_likelihoods(x.to(guard.policy.device), instruction, guard.phrases)  # noqa: E731
+    wrong = attacks.MOST_HARMFUL_WRONG_ACTION.get(clean_action, "move_forward")
+    return attacks.pgd(clean, eps, scores, guard.actions.index(wrong), steps=pgd_steps)
 
 
 def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = "none", eps: float = 0.0,
@@ -83,9 +77,14 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
     target_block = next(b for b in blocks if b.colour == target)
     while world.time < max_time_s:
         frame = world.frame()
-        seen, achieved, clean = _attacked_frame(guard, frame, instruction, attack, eps, attack_generator, pgd_steps)
+        clean = clean_action = None
+        if attack != "none":  # the base policy's action on the clean frame: what the attacker wants to change
+            clean = torch.from_numpy(frame_to_input(frame, guard.policy.input_size))
+            index = _base_action(guard, clean, instruction)
+            clean_action = guard.actions[index] if index >= 0 else None
+        seen, achieved = _attacked_frame(guard, frame, clean, clean_action,
+                                         instruction, attack, eps, attack_generator, pgd_steps)
         result.attack_l2_max = max(result.attack_l2_max, achieved)
-        clean_action = guard.actions[_base_action(guard, clean, instruction)] if attack != "none" else None
         if guarded:
             action = guard.decide(seen, instruction).action
         else:
