@@ -22,8 +22,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q test
 
+# Two stages (~30 + ~10 min on 2 cores): the renderer task from scratch, then fine-tuning on a mix of
+# renderer scenes and MuJoCo camera views, so one policy serves the demo and the simulation.
 train-builtin: $(STAMP)
-	$(PY) -m rs_vla_guard.policies.train_builtin
+	$(PY) -m rs_vla_guard.policies.train_builtin --out build/builtin-renderer
+	MUJOCO_GL=egl $(PY) -m rs_vla_guard.policies.train_builtin --init build/builtin-renderer \
+		--steps 2500 --lr 5e-4 --curriculum-steps 0 --sim-views 3000 --sim-fraction 0.5
 
 clean-venv:
 	rm -rf $(VENV)

@@ -36,10 +36,12 @@ class AttackNode(Node):
         self.attack = self.declare_parameter("attack", "noise").value
         self.eps = float(self.declare_parameter("eps", 0.25).value)
         self.pgd_steps = int(self.declare_parameter("pgd_steps", 10).value)
+        self.pgd_aim = str(self.declare_parameter("pgd_aim", "any").value)  # any wrong motion, or "harmful"
         policy = self.declare_parameter("policy", "builtin").value
         seed = int(self.declare_parameter("seed", 0).value)
-        if self.attack not in attacks.ATTACKS or self.eps < 0:
-            raise ValueError(f"attack must be one of {attacks.ATTACKS} and eps >= 0 (got {self.attack}, {self.eps})")
+        if self.attack not in attacks.ATTACKS or self.eps < 0 or self.pgd_aim not in attacks.PGD_AIMS:
+            raise ValueError(f"attack must be one of {attacks.ATTACKS}, eps >= 0 and pgd_aim one of {attacks.PGD_AIMS}"
+                             f" (got {self.attack}, {self.eps}, {self.pgd_aim})")
         from .guard import Guard
 
         # The attacker's copy of the policy (no sensitivity check: it is only differentiated).
@@ -74,8 +76,9 @@ class AttackNode(Node):
         scores = lambda x: self.guard.policy.log_likelihoods(x, instruction, self.guard.phrases)  # noqa: E731
         with torch.inference_mode():
             clean_action = self.guard.actions[int(scores(clean.unsqueeze(0)).argmax())]
-        target = self.guard.actions.index(attacks.MOST_HARMFUL_WRONG_ACTION.get(clean_action, "move_forward"))
-        return attacks.pgd(clean, self.eps, scores, target, steps=self.pgd_steps)
+        targets = attacks.attack_targets(self.guard.actions, clean_action, self.guard.params["safe_action"],
+                                         self.pgd_aim)
+        return attacks.pgd(clean, self.eps, scores, targets, steps=self.pgd_steps)
 
     def loop(self) -> None:
         while not self.stopping.is_set():

@@ -8,17 +8,20 @@ part of the budget, so a certificate's guarantee can be checked against the real
 
 - ``noise``: a random direction of length eps;
 - ``patch``: a grey square over the image centre, as opaque as the budget allows;
-- ``pgd``: projected gradient ascent on the base policy's log-likelihood of a chosen wrong action
-  (targeted, L2 steps, projection onto the eps-ball and [0, 1]).
+- ``pgd``: projected gradient ascent on the base policy's log-likelihood margin of a wrong motion over
+  every other action (L2 steps, projection onto the eps-ball and [0, 1]); it aims at any wrong motion
+  (the nearest one, the strongest attack) or at the most harmful one (the opposite turn, or moving
+  when the policy would stop).
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 ATTACKS = ("none", "noise", "patch", "pgd")
+PGD_AIMS = ("any", "harmful")
 # The wrong action PGD aims at, by the clean action: the opposite turn, or moving when it should stop.
 MOST_HARMFUL_WRONG_ACTION = {"turn_left": "turn_right", "turn_right": "turn_left", "move_forward": "turn_left",
                              "stop": "move_forward"}
@@ -71,16 +74,20 @@ def patch(clean: torch.Tensor, eps: float, grey: float = 0.5, side: float = 0.4)
     return _fit_budget(clean, clean + opacity * (covered - clean), eps)
 
 
-def pgd(clean: torch.Tensor, eps: float, log_likelihoods: Callable[[torch.Tensor], torch.Tensor], target: int,
-        steps: int = 20, step_size: Optional[float] = None) -> Tuple[np.ndarray, float]:
-    """Targeted L2 PGD: raise the base policy's log-likelihood of action ``target`` (B x C scores from
-    ``log_likelihoods``) relative to the others, staying within eps of ``clean`` and inside [0, 1]."""
+def pgd(clean: torch.Tensor, eps: float, log_likelihoods: Callable[[torch.Tensor], torch.Tensor],
+        targets: Sequence[int], steps: int = 20, step_size: Optional[float] = None) -> Tuple[np.ndarray, float]:
+    """Targeted L2 PGD: raise the base policy's log-likelihood of the best of the actions ``targets``
+    (B x C scores from ``log_likelihoods``) above every other action, staying within eps of ``clean`` and
+    inside [0, 1]. With one target this aims at that action; with all wrong motions it aims at whichever
+    is nearest (the strongest attack on a given frame)."""
     step_size = step_size or 2.5 * eps / steps
+    targets = torch.as_tensor(list(targets), device=clean.device)
     delta = torch.zeros_like(clean, requires_grad=True)
     for _ in range(steps):
         scores = log_likelihoods((clean + delta).unsqueeze(0))[0]
-        others = torch.cat([scores[:target], scores[target + 1:]])
-        margin = scores[target] - others.max()
+        is_target = torch.zeros_like(scores, dtype=torch.bool)
+        is_target[targets] = True
+        margin = scores[is_target].max() - scores[~is_target].max()
         (gradient,) = torch.autograd.grad(margin, delta)
         with torch.no_grad():
             delta += step_size * gradient / (gradient.norm() + 1e-12)
@@ -89,3 +96,13 @@ def pgd(clean: torch.Tensor, eps: float, log_likelihoods: Callable[[torch.Tensor
                 delta *= eps / norm
             delta.copy_((clean + delta).clamp(0, 1) - clean)
     return _fit_budget(clean, clean + delta.detach(), eps)
+
+
+def attack_targets(actions: Sequence[str], clean_action: Optional[str], safe_action: str, aim: str = "any") -> List[int]:
+    """Indices PGD aims at: ``any`` wrong motion (not the clean action, not the safe stop), or ``harmful``:
+    the one most harmful wrong action of :data:`MOST_HARMFUL_WRONG_ACTION`."""
+    if aim == "harmful":
+        return [actions.index(MOST_HARMFUL_WRONG_ACTION.get(clean_action, "move_forward"))]
+    if aim not in PGD_AIMS:
+        raise ValueError(f"unknown PGD aim {aim!r}; choose one of {', '.join(PGD_AIMS)}")
+    return [i for i, action in enumerate(actions) if action not in (clean_action, safe_action)]

@@ -226,12 +226,17 @@ def cmd_sim(args) -> int:
     from . import config, simulate
     from .guard import Guard
 
+    if args.strip:
+        folder = os.path.dirname(os.path.abspath(args.strip))
+        if not args.strip.lower().endswith((".gif", ".png")) or not os.path.isdir(folder):
+            raise UsageError(f"--strip {args.strip}: must be a .gif or .png file in an existing directory")
     overrides = _guard_overrides(args)
     config.effective(overrides)
     guard = Guard.from_config(overrides)
     first_seed = args.seed if args.seed is not None else 0  # --seed (a guard option) seeds the episodes too
     report = simulate.run(guard, episodes=args.episodes, seed=first_seed, attack=args.attack, eps=args.eps,
-                          max_time_s=args.max_time, pgd_steps=args.pgd_steps,
+                          max_time_s=args.max_time, pgd_steps=args.pgd_steps, strip_path=args.strip,
+                          recovery_after_s=args.recovery_after, pgd_aim=args.pgd_aim,
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(report))
@@ -386,7 +391,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--max-time", dest="max_time", type=_positive_float, default=40.0,
                      help="sim seconds per episode")
     sim.add_argument("--pgd-steps", dest="pgd_steps", type=_positive_int, default=10)
+    sim.add_argument("--pgd-aim", dest="pgd_aim", choices=("any", "harmful"), default="any",  # attacks.PGD_AIMS
+                     help="PGD aims at any wrong motion (the nearest) or at the most harmful one")
+    sim.add_argument("--recovery-after", dest="recovery_after", type=_non_negative_float, default=2.0,
+                     help="sim seconds of consecutive stops before the robot's spin recovery (0 = never)")
     sim.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    sim.add_argument("--strip", default=None, metavar="FILE",
+                     help="write the first guarded episode as FILE (.gif animated, .png a strip of 6 steps)")
     _add_guard_options(sim)
     sim.set_defaults(func=cmd_sim)
 

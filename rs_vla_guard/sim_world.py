@@ -24,7 +24,8 @@ from . import scenes
 
 ARENA_XML = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "arena.xml")
 BLOCK_SLOTS = 3
-BLOCK_HALF_SIZE = 0.1  # m, half the block's footprint edge
+BLOCK_HALF_SIZE = 0.15  # m, half the block's footprint edge
+BLOCK_HALF_HEIGHT = 0.2  # m
 ARENA_HALF = 2.0  # m, inside the walls
 
 
@@ -46,6 +47,7 @@ class World:
         self.data = mujoco.MjData(self.model)
         self.width, self.height = width, height
         self._renderer = None
+        self._overhead_renderer = None
         names = mujoco.mjtObj
         self._joints = [self.model.joint(n).dofadr[0] for n in ("robot_x", "robot_y", "robot_yaw")]
         self._qpos = [self.model.joint(n).qposadr[0] for n in ("robot_x", "robot_y", "robot_yaw")]
@@ -53,6 +55,7 @@ class World:
         self._block_geoms = [mujoco.mj_name2id(self.model, names.mjOBJ_GEOM, f"block_{i}") for i in range(BLOCK_SLOTS)]
         self._block_mocap = [self.model.body(f"block_{i}").mocapid[0] for i in range(BLOCK_SLOTS)]
         self._camera = mujoco.mj_name2id(self.model, names.mjOBJ_CAMERA, "front")
+        self._overhead = mujoco.mj_name2id(self.model, names.mjOBJ_CAMERA, "overhead")
         fovy = math.radians(float(self.model.cam_fovy[self._camera]))
         self.horizontal_fov = 2 * math.atan(math.tan(fovy / 2) * width / height)
         self.blocks: List[PlacedBlock] = []
@@ -69,7 +72,7 @@ class World:
             mocap = self._block_mocap[slot]
             if slot < len(blocks):
                 block = blocks[slot]
-                self.data.mocap_pos[mocap] = (block.x, block.y, 0.15)
+                self.data.mocap_pos[mocap] = (block.x, block.y, BLOCK_HALF_HEIGHT)
                 self.model.geom_rgba[self._block_geoms[slot]] = (*scenes.COLOURS[block.colour], 1.0)
             else:
                 self.data.mocap_pos[mocap] = (0.0, 0.0, -1.0)  # below the floor: out of every view
@@ -113,10 +116,18 @@ class World:
         self._renderer.update_scene(self.data, camera=self._camera)
         return self._renderer.render().copy()
 
+    def overhead(self, size: int = 120) -> np.ndarray:
+        """Top-down RGB view of the arena (for episode strips; the robot never sees it)."""
+        if self._overhead_renderer is None:
+            self._overhead_renderer = self._mujoco.Renderer(self.model, size, size)
+        self._overhead_renderer.update_scene(self.data, camera=self._overhead)
+        return self._overhead_renderer.render().copy()
+
     def close(self) -> None:
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+        for renderer in (self._renderer, self._overhead_renderer):
+            if renderer is not None:
+                renderer.close()
+        self._renderer = self._overhead_renderer = None
 
     # ------------------------------------------------------------------ ground truth
 
@@ -152,30 +163,46 @@ class World:
         x, y, _ = self.pose()
         return math.hypot(block.x - x, block.y - y)
 
+    def bearing_to(self, block: PlacedBlock) -> float:
+        """Angle (rad) from the robot's heading to the block's centre, in (-pi, pi]; positive = left."""
+        x, y, yaw = self.pose()
+        return math.remainder(math.atan2(block.y - y, block.x - x) - yaw, 2 * math.pi)
+
+
+def _distance_to_segment(point, start, end) -> float:
+    (px, py), (ax, ay), (bx, by) = point, start, end
+    length2 = (bx - ax) ** 2 + (by - ay) ** 2
+    t = 0.0 if length2 == 0 else max(0.0, min(1.0, ((px - ax) * (bx - ax) + (py - ay) * (by - ay)) / length2))
+    return math.hypot(px - (ax + t * (bx - ax)), py - (ay + t * (by - ay)))
+
 
 def random_episode(rng: np.random.Generator, block_count: int = 3):
-    """(blocks, robot pose, target colour): blocks of distinct colours at least 0.8 m apart; the robot
-    starts 1.0-2.2 m from the target, facing it to within 0.45 rad (in view: the task has no search, a
-    target out of view means stop), and at least 0.6 m from every other block."""
+    """(blocks, robot pose, target colour): blocks of distinct colours at least 1.0 m apart; the robot
+    starts 1.2-2.4 m from the target, facing it to within 0.45 rad (in view: the task has no search, a
+    target out of view means stop), at least 1.2 m from every other block and with none of them within
+    0.7 m of the straight way to the target (the task has no obstacle avoidance either)."""
     while True:
         colours = [str(c) for c in rng.choice(scenes.TARGET_COLOURS, size=block_count, replace=False)]
         blocks: List[PlacedBlock] = []
         while len(blocks) < block_count:
             x, y = rng.uniform(-1.7, 1.7, size=2)
-            if all(math.hypot(x - b.x, y - b.y) > 0.8 for b in blocks):
+            if all(math.hypot(x - b.x, y - b.y) > 1.0 for b in blocks):
                 blocks.append(PlacedBlock(colours[len(blocks)], float(x), float(y)))
-        distance, heading = rng.uniform(1.0, 2.2), rng.uniform(-math.pi, math.pi)
+        distance, heading = rng.uniform(1.2, 2.4), rng.uniform(-math.pi, math.pi)
         towards = heading + rng.uniform(-0.45, 0.45)
-        robot = (blocks[0].x - distance * math.cos(towards), blocks[0].y - distance * math.sin(towards), heading)
+        target = blocks[0]
+        robot = (target.x - distance * math.cos(towards), target.y - distance * math.sin(towards), heading)
         inside = abs(robot[0]) < ARENA_HALF - 0.3 and abs(robot[1]) < ARENA_HALF - 0.3
-        if inside and all(math.hypot(b.x - robot[0], b.y - robot[1]) > 0.6 for b in blocks[1:]):
+        clear = all(math.hypot(b.x - robot[0], b.y - robot[1]) > 1.2
+                    and _distance_to_segment((b.x, b.y), robot[:2], (target.x, target.y)) > 0.7 for b in blocks[1:])
+        if inside and clear:
             return blocks, robot, colours[0]
 
 
 def random_view(rng: np.random.Generator, world: World, absent_fraction: float = 0.2):
     """A labelled camera view for training and evaluation: (frame, target colour, ground-truth action).
 
-    The robot is placed 0.3-2.5 m from the target, looking up to 0.75 rad to either side of it, so every
+    The robot is placed 0.45-2.6 m from the target, looking up to 0.75 rad to either side of it, so every
     action is common (turn either way, forward, arrived, target out of view); in ``absent_fraction`` of
     the views the instruction names a colour that is not in the arena (stop).
     """
@@ -187,12 +214,12 @@ def random_view(rng: np.random.Generator, world: World, absent_fraction: float =
         blocks: List[PlacedBlock] = []
         while len(blocks) < count:
             x, y = rng.uniform(-1.7, 1.7, size=2)
-            if all(math.hypot(x - b.x, y - b.y) > 0.7 for b in blocks):
+            if all(math.hypot(x - b.x, y - b.y) > 0.8 for b in blocks):
                 blocks.append(PlacedBlock(colours[len(blocks)], float(x), float(y)))
-        distance, offset, heading = rng.uniform(0.3, 2.5), rng.uniform(-0.75, 0.75), rng.uniform(-math.pi, math.pi)
+        distance, offset, heading = rng.uniform(0.45, 2.6), rng.uniform(-0.75, 0.75), rng.uniform(-math.pi, math.pi)
         towards = heading + offset
         robot = (blocks[0].x - distance * math.cos(towards), blocks[0].y - distance * math.sin(towards), heading)
         inside = abs(robot[0]) < ARENA_HALF - 0.2 and abs(robot[1]) < ARENA_HALF - 0.2
-        if inside and all(math.hypot(b.x - robot[0], b.y - robot[1]) > 0.28 for b in blocks):
+        if inside and all(math.hypot(b.x - robot[0], b.y - robot[1]) > 0.4 for b in blocks):
             world.reset(blocks, robot)
             return world.frame(), target_colour, world.ground_truth_action(target_colour)

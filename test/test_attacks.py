@@ -45,7 +45,7 @@ def test_pgd_pushes_the_base_policy_towards_the_target(builtin_guard, clean_left
     target = guard.actions.index("turn_right")
     with torch.no_grad():
         before = scores(clean_left.unsqueeze(0))[0]
-    frame, achieved = attacks.pgd(clean_left, 1.0, scores, target, steps=20)
+    frame, achieved = attacks.pgd(clean_left, 1.0, scores, [target], steps=20)
     assert achieved <= 1.0
     with torch.no_grad():
         after = scores(policy_input(frame, guard).unsqueeze(0))[0]
@@ -61,7 +61,7 @@ def test_attack_inside_the_certified_radius_never_changes_a_certified_action(bui
     decision = guard.decide(frame, INSTRUCTION)
     assert decision.certified
     scores = lambda z: guard.policy.log_likelihoods(z, INSTRUCTION, guard.phrases)  # noqa: E731
-    attacked, achieved = attacks.pgd(clean, decision.radius, scores, guard.actions.index(target), steps=20)
+    attacked, achieved = attacks.pgd(clean, decision.radius, scores, [guard.actions.index(target)], steps=20)
     assert achieved <= decision.radius
     after = guard.decide(attacked, INSTRUCTION)
     assert after.action in (decision.action, guard.params["safe_action"])  # same action, or a stop

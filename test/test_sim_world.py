@@ -27,8 +27,9 @@ def test_camera_sees_the_block_where_the_ground_truth_puts_it(world, y, expected
     assert frame.shape == (120, 160, 3) and frame.dtype == np.uint8
     seen = red_columns(frame)
     centre, width = world.view_of(world.blocks[0])
-    assert seen is not None and abs((seen[0] + seen[1]) / 2 - centre) < 0.03  # projection matches the render
-    assert abs((seen[1] - seen[0]) - width) < 0.03
+    # The projection matches the render, up to the block's side face that an oblique view also shows.
+    assert seen is not None and abs((seen[0] + seen[1]) / 2 - centre) < 0.05
+    assert abs((seen[1] - seen[0]) - width) < 0.06
     assert world.ground_truth_action("red") == expected
     assert world.ground_truth_action("blue") == "stop"  # behind the robot
     assert world.ground_truth_action("green") == "stop"  # not in the arena
@@ -49,7 +50,7 @@ def test_diff_drive_follows_commands_in_sim_time(world):
 def test_driving_into_a_block_is_stopped_and_reported(world):
     world.reset([PlacedBlock("red", 0.6, 0.0)], (0.0, 0.0, 0.0))
     world.step(0.3, 0.0, 3.0)
-    assert world.pose()[0] < 0.6 - 0.1 - 0.15 + 0.02  # chassis front stops at the block's face
+    assert world.pose()[0] < 0.6 - 0.15 - 0.15 + 0.02  # chassis front stops at the block's face
     assert "block_0" in world.touching()
     world.reset([PlacedBlock("red", 0.6, 0.0)], (0.0, 0.0, 0.0))
     assert world.touching() == []
@@ -61,8 +62,8 @@ def test_random_episodes_are_seeded_and_separated():
     blocks, robot, target = a
     assert target in {block.colour for block in blocks} and len({block.colour for block in blocks}) == 3
     for i, block in enumerate(blocks):
-        assert math.hypot(block.x - robot[0], block.y - robot[1]) > 0.6
-        assert all(math.hypot(block.x - o.x, block.y - o.y) > 0.8 for o in blocks[i + 1:])
+        assert math.hypot(block.x - robot[0], block.y - robot[1]) > 1.0 + 0.2 * (i > 0)
+        assert all(math.hypot(block.x - o.x, block.y - o.y) > 1.0 for o in blocks[i + 1:])
 
 
 def test_episodes_start_with_the_target_in_view(world):
@@ -71,3 +72,10 @@ def test_episodes_start_with_the_target_in_view(world):
         blocks, robot, target = random_episode(rng)
         world.reset(blocks, robot)
         assert world.ground_truth_action(target) != "stop"  # in view and not yet reached
+
+
+def test_bearing_is_positive_to_the_left(world):
+    world.reset([PlacedBlock("red", 1.0, 1.0)], (0.0, 0.0, 0.0))
+    assert world.bearing_to(world.blocks[0]) == pytest.approx(math.pi / 4)
+    world.reset([PlacedBlock("red", 1.0, 1.0)], (0.0, 0.0, math.pi))
+    assert world.bearing_to(world.blocks[0]) == pytest.approx(-3 * math.pi / 4)

@@ -1,6 +1,7 @@
 """Train the built-in policy on the "go to the <colour> block" task and save it for ``from_pretrained``.
 
     python -m rs_vla_guard.policies.train_builtin [--steps 5000] [--out rs_vla_guard/models/builtin]
+        [--sim-views N --sim-fraction F] [--init DIR]
 
 Deterministic for a seed on one machine. Every step renders a fresh batch of balanced scenes (with
 distractors of other colours and instructions naming absent colours, so the model must read the
@@ -203,6 +204,8 @@ def main(argv=None):
     parser.add_argument("--sim-views", type=int, default=0,
                         help="pre-rendered MuJoCo camera views to mix in (needs mujoco; 0 = renderer only)")
     parser.add_argument("--sim-fraction", type=float, default=0.35, help="share of each batch from the sim views")
+    parser.add_argument("--init", default=None,
+                        help="fine-tune from this saved model directory instead of a fresh initialisation")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -211,7 +214,12 @@ def main(argv=None):
     eval_rng_seed = args.seed + 10_000
     tokenizer = builtin.build_tokenizer()
     processor = builtin.build_processor(tokenizer)
-    model = builtin.build_model(tokenizer, seed=args.seed)
+    if args.init:
+        from transformers import AutoModelForImageTextToText
+
+        model = AutoModelForImageTextToText.from_pretrained(args.init, dtype=torch.float32)
+    else:
+        model = builtin.build_model(tokenizer, seed=args.seed)
     model.train()
     batcher = Batcher(processor)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
@@ -265,7 +273,7 @@ def main(argv=None):
         "parameters": sum(p.numel() for p in model.parameters()),
         "heldout_clear_accuracy_clean": clean, "heldout_clear_accuracy_noisy_sigma_0.25": noisy_acc,
         "heldout_clear_accuracy_clean_by_case": cases,
-        "sim_views": args.sim_views, "sim_fraction": args.sim_fraction if args.sim_views else 0.0,
+        "init": args.init, "sim_views": args.sim_views, "sim_fraction": args.sim_fraction if args.sim_views else 0.0,
         "final_loss": running,
     }
     if sim_eval is not None:
