@@ -36,10 +36,25 @@ def test_score_mode_equals_scoring_each_phrase_from_scratch(fixture, request):
     policy = TransformersVLM.from_pretrained(request.getfixturevalue(fixture), device=CPU)
     assert isinstance(policy, Policy)
     pixels = torch.rand(3, 3, *policy.input_size, generator=torch.Generator().manual_seed(0))
-    scores = policy.score(pixels, "go to the red block", PHRASES)
-    assert scores.shape == (3, 4)
-    torch.testing.assert_close(scores, full_sequence_scores(policy, pixels, "go to the red block", PHRASES),
-                               rtol=1e-4, atol=1e-4)
+    reference = full_sequence_scores(policy, pixels, "go to the red block", PHRASES)
+    # The first call checks the shared-prefix tree layout against the plain one; later calls use the tree.
+    for _ in range(2):
+        scores = policy.score(pixels, "go to the red block", PHRASES)
+        assert scores.shape == (3, 4)
+        torch.testing.assert_close(scores, reference, rtol=1e-4, atol=1e-4)
+    assert policy._tree_checked[tuple(PHRASES)], "the tree layout should be exact on this architecture"
+    assert policy._prepared["go to the red block"].prefix_kv is not None  # text before the image is cached
+
+
+def test_phrases_sharing_tokens_and_of_different_lengths_score_exactly(tiny_llava_dir):
+    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
+    phrases = ["turn", "turn left", "turn left please", "go to the block", "stop", "left"]
+    pixels = torch.rand(2, 3, *policy.input_size, generator=torch.Generator().manual_seed(1))
+    reference = full_sequence_scores(policy, pixels, "find the blue block", phrases)
+    for _ in range(2):
+        torch.testing.assert_close(policy.score(pixels, "find the blue block", phrases), reference,
+                                   rtol=1e-4, atol=1e-4)
+    assert policy._tree_checked[tuple(phrases)]
 
 
 @pytest.mark.parametrize("fixture,size", [("tiny_llava_dir", (64, 64)), ("tiny_idefics3_dir", (32, 32))])

@@ -8,14 +8,23 @@ or PIL call per sample.
 
 ``score`` mode scores a closed set of phrases by log-likelihood: one prefill over the prompt per noisy
 image, then the KV cache is repeated once per candidate and all candidates' remaining tokens go
-through a single batched forward (not one forward per candidate from scratch).
+through a single batched forward (not one forward per candidate from scratch). The prompt tokens before
+the first image token are the same for every noisy image, so their keys and values are computed once
+per instruction and shared by all batches; each prefill then starts at the image.
+
+The candidates' remaining tokens are laid out as a prefix tree ("turn left" and "turn right" share
+"turn") in one row per image, with a 4D attention mask that lets each token see the prompt and its own
+ancestors, and explicit positions; one forward then scores all candidates without copying the KV cache
+per candidate. The first time a phrase set is used, the tree's scores are checked against the plain
+layout (the cache repeated per candidate); a model whose attention does not honour custom masks or
+positions keeps the plain layout.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -37,15 +46,81 @@ def model_fingerprint(path: str) -> str:
 
 
 class _Prepared:
-    """Token-side inputs for one instruction, batch dimension 1, on the device."""
+    """Token-side inputs for one instruction, batch dimension 1, on the device.
+
+    ``prefix_kv`` holds each layer's keys and values for the first ``prefix_length`` prompt tokens (the
+    text before the image, identical for every noisy image), or is None when the prompt starts with the
+    image.
+    """
 
     def __init__(self, static: Dict[str, torch.Tensor], pixel_shape: Tuple[int, ...]):
         self.static = static
         self.pixel_shape = pixel_shape
         self.prompt_length = static["input_ids"].shape[1]
+        self.prefix_length = 0
+        self.prefix_kv: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None
 
     def expanded(self, batch: int) -> Dict[str, torch.Tensor]:
         return {k: v.expand(batch, *v.shape[1:]) for k, v in self.static.items()}
+
+    def after_prefix(self, batch: int, config) -> Dict[str, torch.Tensor]:
+        """Model inputs for the prompt after the cached prefix, with that prefix's cache (batch ``batch``)."""
+        inputs = self.expanded(batch)
+        if self.prefix_kv is None:
+            return inputs
+        from transformers import DynamicCache
+
+        inputs["input_ids"] = inputs["input_ids"][:, self.prefix_length:]
+        # DynamicCache copies on update, so the expanded (stride-0) views are materialised per call.
+        inputs["past_key_values"] = DynamicCache(
+            ddp_cache_data=[(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in self.prefix_kv],
+            config=config,
+        )
+        return inputs
+
+
+class _CandidateTree:
+    """Candidate phrases (token ids, end-of-sequence included) as a prefix tree of input tokens.
+
+    Node n stands for a proper prefix of some candidate; it feeds ``tokens[n]`` at prompt position
+    ``prompt_length + depths[n] - 1`` and attends to the prompt and to the nodes in ``ancestry[n]``
+    (itself included). Candidate c's score is the prefill's log-probability of its first token plus,
+    for each later token j, the log-probability at node ``score_nodes[c, j]`` of ``score_tokens[c, j]``.
+    """
+
+    def __init__(self, rows: List[List[int]], device: torch.device):
+        index: Dict[Tuple[int, ...], int] = {}
+        tokens, depths, parents = [], [], []
+        score_nodes, score_tokens = [], []
+        for row in rows:
+            nodes = []
+            for j in range(1, len(row)):
+                prefix = tuple(row[:j])
+                if prefix not in index:
+                    index[prefix] = len(tokens)
+                    tokens.append(row[j - 1])
+                    depths.append(j)
+                    parents.append(index.get(prefix[:-1], -1))
+                nodes.append(index[prefix])
+            score_nodes.append(nodes)
+            score_tokens.append(row[1:])
+        count = len(tokens)
+        ancestry = torch.zeros(count, count, dtype=torch.bool)
+        for node in range(count):
+            walk = node
+            while walk >= 0:
+                ancestry[node, walk] = True
+                walk = parents[walk]
+        width = max(1, max(len(n) for n in score_nodes))
+        with torch.inference_mode(False):  # cached: usable with autograd too (attacks)
+            self.tokens = torch.tensor(tokens, dtype=torch.long, device=device)
+            self.depths = torch.tensor(depths, dtype=torch.long, device=device)
+            self.ancestry = ancestry.to(device)
+            self.score_nodes = torch.tensor([n + [0] * (width - len(n)) for n in score_nodes], device=device)
+            self.score_tokens = torch.tensor([t + [0] * (width - len(t)) for t in score_tokens], device=device)
+            self.score_mask = torch.tensor([[1.0] * len(n) + [0.0] * (width - len(n)) for n in score_nodes],
+                                           device=device)
+        self.count = count
 
 
 class TransformersVLM:
@@ -71,6 +146,8 @@ class TransformersVLM:
         self._dtype = next(model.parameters()).dtype
         self._prepared: Dict[str, _Prepared] = {}
         self._candidates: Dict[Tuple[str, ...], Tuple[torch.Tensor, torch.Tensor]] = {}
+        self._trees: Dict[Tuple[str, ...], _CandidateTree] = {}
+        self._tree_checked: Dict[Tuple[str, ...], bool] = {}  # phrase set -> the tree layout is exact here
         probe = self._prepare("probe")
         self.input_size = tuple(int(s) for s in probe.pixel_shape[-2:])
 
@@ -128,10 +205,31 @@ class TransformersVLM:
             static = {k: v.to(self.device).clone() for k, v in inputs.items()
                       if k != "pixel_values" and torch.is_tensor(v)}
         prepared = _Prepared(static, pixel_shape)
+        self._cache_prefix(prepared)
         if len(self._prepared) > 32:  # instructions change rarely; keep the cache small
             self._prepared.clear()
         self._prepared[instruction] = prepared
         return prepared
+
+    def _cache_prefix(self, prepared: _Prepared) -> None:
+        """Keys and values of the prompt text before the first image token, computed once."""
+        image_token = getattr(self.model.config, "image_token_id", None)
+        if image_token is None:
+            image_token = getattr(self.model.config, "image_token_index", None)
+        ids = prepared.static["input_ids"][0]
+        positions = (ids == image_token).nonzero() if image_token is not None else ids[:0]
+        if len(positions) == 0 or int(positions[0]) == 0:
+            return
+        length = int(positions[0])
+        with torch.inference_mode(False), torch.no_grad():  # usable by autograd callers (attacks) too
+            mask = prepared.static.get("attention_mask")
+            out = self.model(input_ids=prepared.static["input_ids"][:, :length], use_cache=True, logits_to_keep=1,
+                             attention_mask=mask[:, :length] if mask is not None else None)
+        layers = getattr(out.past_key_values, "layers", None)
+        if not layers or any(getattr(layer, "keys", None) is None for layer in layers):
+            return  # a cache layout this adapter does not know: prefill the whole prompt instead
+        prepared.prefix_kv = [(layer.keys, layer.values) for layer in layers]
+        prepared.prefix_length = length
 
     def _pixel_values(self, pixels: torch.Tensor, prepared: _Prepared) -> torch.Tensor:
         normalised = ((pixels - self._mean) / self._std).to(self._dtype)
@@ -153,6 +251,8 @@ class TransformersVLM:
                 ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.device)
                 mask = torch.tensor([[1.0] * len(r) + [0.0] * (width - len(r)) for r in rows], device=self.device)
             self._candidates[key] = (ids, mask)
+            rows = [[int(t) for t, keep in zip(r, m) if keep] for r, m in zip(ids.tolist(), mask.tolist())]
+            self._trees[key] = _CandidateTree(rows, self.device)
         return self._candidates[key]
 
     # ------------------------------------------------------------------ modes
@@ -166,22 +266,55 @@ class TransformersVLM:
         """:meth:`score` with autograd left on (for attacks and tests); callers choose the grad mode."""
         prepared = self._prepare(instruction)
         candidates, mask = self._candidate_ids(phrases)
-        batch, count = pixels.shape[0], candidates.shape[0]
+        batch = pixels.shape[0]
         out = self.model(
-            **prepared.expanded(batch), pixel_values=self._pixel_values(pixels, prepared), use_cache=True,
-            logits_to_keep=1,
+            **prepared.after_prefix(batch, self.model.config), pixel_values=self._pixel_values(pixels, prepared),
+            use_cache=True, logits_to_keep=1,
         )
-        scores = out.logits[:, -1].float().log_softmax(-1)[:, candidates[:, 0]]
-        if candidates.shape[1] > 1:
-            cache = out.past_key_values
-            cache.batch_repeat_interleave(count)  # row b * C + c continues image b with candidate c
-            follow = candidates[:, :-1].repeat(batch, 1)
-            attention = torch.ones(batch * count, prepared.prompt_length + follow.shape[1], device=self.device,
-                                   dtype=torch.long)
-            logits = self.model(input_ids=follow, past_key_values=cache, attention_mask=attention).logits
-            token_logp = logits.float().log_softmax(-1).gather(-1, candidates[:, 1:].repeat(batch, 1).unsqueeze(-1))
-            scores = scores + (token_logp.squeeze(-1) * mask[:, 1:].repeat(batch, 1)).sum(-1).view(batch, count)
-        return scores
+        first = out.logits[:, -1].float().log_softmax(-1)[:, candidates[:, 0]]
+        if candidates.shape[1] == 1:
+            return first
+        key = tuple(phrases)
+        tree = self._trees[key]
+        if self._tree_checked.get(key) is None:
+            # Once per phrase set: the tree layout must reproduce the plain one on this model, or is not used.
+            plain = self._continue_plain(out.past_key_values, first, candidates, mask, prepared, batch, copy=True)
+            treed = self._continue_tree(out.past_key_values, first, tree, prepared, batch)
+            tolerance = 1e-3 if self._dtype == torch.float32 else 5e-2
+            self._tree_checked[key] = bool((plain - treed).abs().max() <= tolerance * (1 + plain.abs().max()))
+            return plain
+        if self._tree_checked[key]:
+            return self._continue_tree(out.past_key_values, first, tree, prepared, batch)
+        return self._continue_plain(out.past_key_values, first, candidates, mask, prepared, batch)
+
+    def _continue_tree(self, cache, first: torch.Tensor, tree: _CandidateTree, prepared: _Prepared,
+                       batch: int) -> torch.Tensor:
+        """All candidates' later tokens in one row per image, as a prefix tree under a 4D mask."""
+        length = prepared.prompt_length
+        blocked = torch.finfo(self._dtype).min
+        attention = torch.zeros(batch, 1, tree.count, length + tree.count, dtype=self._dtype, device=self.device)
+        attention[..., length:] = torch.where(tree.ancestry, 0.0, blocked).to(self._dtype)
+        logits = self.model(
+            input_ids=tree.tokens.expand(batch, -1), position_ids=(length - 1 + tree.depths).expand(batch, -1),
+            attention_mask=attention, past_key_values=cache, use_cache=False,
+        ).logits.float().log_softmax(-1)  # B x nodes x vocab
+        picked = logits[:, tree.score_nodes, tree.score_tokens]  # B x C x later tokens
+        return first + (picked * tree.score_mask).sum(-1)
+
+    def _continue_plain(self, cache, first: torch.Tensor, candidates: torch.Tensor, mask: torch.Tensor,
+                        prepared: _Prepared, batch: int, copy: bool = False) -> torch.Tensor:
+        """The KV cache repeated once per candidate, each candidate's later tokens in its own row."""
+        count = candidates.shape[0]
+        if copy:  # leave ``cache`` as it was for the tree layout that follows
+            cache = type(cache)(ddp_cache_data=[(layer.keys, layer.values) for layer in cache.layers],
+                                config=self.model.config)
+        cache.batch_repeat_interleave(count)  # row b * C + c continues image b with candidate c
+        follow = candidates[:, :-1].repeat(batch, 1)
+        attention = torch.ones(batch * count, prepared.prompt_length + follow.shape[1], device=self.device,
+                               dtype=torch.long)
+        logits = self.model(input_ids=follow, past_key_values=cache, attention_mask=attention).logits
+        token_logp = logits.float().log_softmax(-1).gather(-1, candidates[:, 1:].repeat(batch, 1).unsqueeze(-1))
+        return first + (token_logp.squeeze(-1) * mask[:, 1:].repeat(batch, 1)).sum(-1).view(batch, count)
 
     @torch.inference_mode()
     def generate(self, pixels: torch.Tensor, instruction: str) -> List[str]:
@@ -202,6 +335,8 @@ class TransformersVLM:
         self.model = None
         self._prepared.clear()
         self._candidates.clear()
+        self._trees.clear()
+        self._tree_checked.clear()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
