@@ -13,9 +13,9 @@ the first image token are the same for every noisy image, so their keys and valu
 per instruction and shared by all batches; each prefill then starts at the image.
 
 The candidates' remaining tokens are laid out as a prefix tree ("turn left" and "turn right" share
-"turn") in one row per image, with a 4D attention mask that lets each token see the prompt and its own
-ancestors, and explicit positions; one forward then scores all candidates without copying the KV cache
-per candidate. The first time a phrase set is used, the tree's scores are checked against the plain
+"turn") after the prompt in the same row, with a 4D attention mask (causal over the prompt; each tree
+token sees the prompt and its own ancestors) and explicit positions: one forward per batch of noisy
+images scores all candidates, with no KV cache copied per candidate. The first time a phrase set is used, the tree's scores are checked against the plain
 layout (the cache repeated per candidate); a model whose attention does not honour custom masks or
 positions keeps the plain layout.
 """
@@ -266,6 +266,10 @@ class TransformersVLM:
         """:meth:`score` with autograd left on (for attacks and tests); callers choose the grad mode."""
         prepared = self._prepare(instruction)
         candidates, mask = self._candidate_ids(phrases)
+        key = tuple(phrases)
+        checked = self._tree_checked.get(key)
+        if checked and candidates.shape[1] > 1:
+            return self._score_tree(pixels, prepared, candidates, self._trees[key])
         batch = pixels.shape[0]
         out = self.model(
             **prepared.after_prefix(batch, self.model.config), pixel_values=self._pixel_values(pixels, prepared),
@@ -274,40 +278,45 @@ class TransformersVLM:
         first = out.logits[:, -1].float().log_softmax(-1)[:, candidates[:, 0]]
         if candidates.shape[1] == 1:
             return first
-        key = tuple(phrases)
-        tree = self._trees[key]
-        if self._tree_checked.get(key) is None:
+        plain = self._continue_plain(out.past_key_values, first, candidates, mask, prepared, batch)
+        if checked is None:
             # Once per phrase set: the tree layout must reproduce the plain one on this model, or is not used.
-            plain = self._continue_plain(out.past_key_values, first, candidates, mask, prepared, batch, copy=True)
-            treed = self._continue_tree(out.past_key_values, first, tree, prepared, batch)
+            with torch.no_grad():
+                treed = self._score_tree(pixels, prepared, candidates, self._trees[key])
+                difference = float((plain.detach() - treed).abs().max())
             tolerance = 1e-3 if self._dtype == torch.float32 else 5e-2
-            self._tree_checked[key] = bool((plain - treed).abs().max() <= tolerance * (1 + plain.abs().max()))
-            return plain
-        if self._tree_checked[key]:
-            return self._continue_tree(out.past_key_values, first, tree, prepared, batch)
-        return self._continue_plain(out.past_key_values, first, candidates, mask, prepared, batch)
+            self._tree_checked[key] = difference <= tolerance * (1.0 + float(plain.detach().abs().max()))
+        return plain
 
-    def _continue_tree(self, cache, first: torch.Tensor, tree: _CandidateTree, prepared: _Prepared,
-                       batch: int) -> torch.Tensor:
-        """All candidates' later tokens in one row per image, as a prefix tree under a 4D mask."""
-        length = prepared.prompt_length
+    def _score_tree(self, pixels: torch.Tensor, prepared: _Prepared, candidates: torch.Tensor,
+                    tree: _CandidateTree) -> torch.Tensor:
+        """One forward per batch: the prompt after the cached prefix, then the candidates' later tokens
+        as a prefix tree, under a 4D mask (causal over the prompt, ancestors-only inside the tree)."""
+        batch = pixels.shape[0]
+        start, length, nodes = prepared.prefix_length, prepared.prompt_length, tree.count
+        inputs = prepared.after_prefix(batch, self.model.config)
+        inputs["input_ids"] = torch.cat([inputs["input_ids"], tree.tokens.expand(batch, -1)], 1)
+        allowed = torch.zeros(length - start + nodes, length + nodes, dtype=torch.bool, device=self.device)
+        keys = torch.arange(length, device=self.device)
+        allowed[: length - start, :length] = keys[None, :] <= (start + keys[: length - start])[:, None]
+        allowed[length - start:, :length] = True
+        allowed[length - start:, length:] = tree.ancestry
+        prompt_mask = inputs.get("attention_mask")
+        if prompt_mask is not None:  # padding in the prompt, if a processor adds any, stays masked
+            allowed[:, :length] &= prompt_mask[0].bool()
         blocked = torch.finfo(self._dtype).min
-        attention = torch.zeros(batch, 1, tree.count, length + tree.count, dtype=self._dtype, device=self.device)
-        attention[..., length:] = torch.where(tree.ancestry, 0.0, blocked).to(self._dtype)
-        logits = self.model(
-            input_ids=tree.tokens.expand(batch, -1), position_ids=(length - 1 + tree.depths).expand(batch, -1),
-            attention_mask=attention, past_key_values=cache, use_cache=False,
-        ).logits.float().log_softmax(-1)  # B x nodes x vocab
-        picked = logits[:, tree.score_nodes, tree.score_tokens]  # B x C x later tokens
-        return first + (picked * tree.score_mask).sum(-1)
+        inputs["attention_mask"] = torch.where(allowed, 0.0, blocked).to(self._dtype).expand(batch, 1, -1, -1)
+        inputs["position_ids"] = torch.cat([keys[start:], length - 1 + tree.depths]).expand(batch, -1)
+        logits = self.model(**inputs, pixel_values=self._pixel_values(pixels, prepared), use_cache=False,
+                            logits_to_keep=nodes + 1).logits.float().log_softmax(-1)  # last prompt token + nodes
+        first = logits[:, 0, candidates[:, 0]]
+        later = logits[:, 1:][:, tree.score_nodes, tree.score_tokens]  # B x C x later tokens
+        return first + (later * tree.score_mask).sum(-1)
 
     def _continue_plain(self, cache, first: torch.Tensor, candidates: torch.Tensor, mask: torch.Tensor,
-                        prepared: _Prepared, batch: int, copy: bool = False) -> torch.Tensor:
+                        prepared: _Prepared, batch: int) -> torch.Tensor:
         """The KV cache repeated once per candidate, each candidate's later tokens in its own row."""
         count = candidates.shape[0]
-        if copy:  # leave ``cache`` as it was for the tree layout that follows
-            cache = type(cache)(ddp_cache_data=[(layer.keys, layer.values) for layer in cache.layers],
-                                config=self.model.config)
         cache.batch_repeat_interleave(count)  # row b * C + c continues image b with candidate c
         follow = candidates[:, :-1].repeat(batch, 1)
         attention = torch.ones(batch * count, prepared.prompt_length + follow.shape[1], device=self.device,
