@@ -45,7 +45,7 @@ PARAMETERS: List[Param] = [
     Param("policy_mode", "auto", "inference mode: auto picks score for phrase policies, action for vector ones",
           choices=("auto", "score", "generate", "action"), read_only=True),
     Param("device", "auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", read_only=True),
-    Param("dtype", "auto", "model weights: auto (float32 on CPU, bfloat16/float16 on CUDA) or an explicit dtype",
+    Param("dtype", "auto", "weights and CUDA autocast: auto (float32 on CPU, bfloat16/float16 on CUDA) or explicit",
           choices=("auto", "float32", "bfloat16", "float16"), read_only=True),
     Param("trust_remote_code", False, "allow a model directory's own Python code (off: only transformers' code)",
           read_only=True),

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from rs_vla_guard.policies.transformers_vlm import _resolve_dtype
+from rs_vla_guard.policies.transformers_vlm import TransformersVLM, _autocast_dtype, _resolve_dtype
 from rs_vla_guard.sampling import make_generator, resolve_device
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,6 +32,35 @@ def test_dtype_follows_the_device():
     assert _resolve_dtype("bfloat16", torch.device("cpu")) == torch.bfloat16
     if torch.cuda.is_available():
         assert _resolve_dtype("auto", torch.device("cuda")) in (torch.bfloat16, torch.float16)
+
+
+def test_mixed_precision_is_used_on_cuda_unless_float32_is_asked_for():
+    cuda = torch.device("cuda")
+    assert _autocast_dtype("auto", torch.device("cpu")) is None
+    assert _autocast_dtype("auto", cuda, bf16_supported=True) == torch.bfloat16
+    assert _autocast_dtype("auto", cuda, bf16_supported=False) == torch.float16
+    assert _autocast_dtype("bfloat16", cuda, bf16_supported=True) == torch.bfloat16
+    assert _autocast_dtype("float32", cuda, bf16_supported=True) is None
+
+
+@pytest.mark.parametrize("mode", ["score", "generate"])
+def test_forwards_under_autocast_give_the_float32_decisions(tiny_llava_dir, mode):
+    # The autocast path (CUDA's default) run on CPU with bfloat16: same code, same decisions.
+    phrases = ["move forward", "turn left", "turn right", "stop"]
+    pixels = torch.rand(8, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    full = TransformersVLM.from_pretrained(tiny_llava_dir, device=torch.device("cpu"))
+    mixed = TransformersVLM(full.model, full.processor, device=torch.device("cpu"), model_id="mixed",
+                            autocast_dtype=torch.bfloat16)
+    if mode == "generate":
+        texts, reference = mixed.generate(pixels, "go to the red block"), full.generate(pixels, "go to the red block")
+        assert len(texts) == 8 and sum(a == b for a, b in zip(texts, reference)) >= 6  # bf16 may flip a near-tie
+        return
+    for _ in range(2):  # the first call checks the candidate-tree layout, the second uses it
+        reference = full.score(pixels, "go to the red block", phrases)
+        scores = mixed.score(pixels, "go to the red block", phrases)
+        assert scores.dtype == torch.float32
+        torch.testing.assert_close(scores, reference, atol=0.1, rtol=0.05)
+    assert mixed._tree_checked[tuple(phrases)]
 
 
 def test_generator_lives_on_the_device_and_is_seeded():

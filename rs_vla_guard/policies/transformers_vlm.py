@@ -21,6 +21,7 @@ positions keeps the plain layout.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -128,8 +129,10 @@ class TransformersVLM:
 
     modes = ("score", "generate")
 
-    def __init__(self, model, processor, *, device: torch.device, model_id: str, max_new_tokens: int = 8):
+    def __init__(self, model, processor, *, device: torch.device, model_id: str, max_new_tokens: int = 8,
+                 autocast_dtype: Optional[torch.dtype] = None):
         self.model = model
+        self.autocast_dtype = autocast_dtype
         self.processor = processor
         self.device = device
         self.model_id = model_id
@@ -176,7 +179,13 @@ class TransformersVLM:
         model.to(device).eval()
         name = os.path.basename(os.path.normpath(path))
         return cls(model, processor, device=device, model_id=f"{name}@{model_fingerprint(path)}",
-                   max_new_tokens=max_new_tokens)
+                   max_new_tokens=max_new_tokens, autocast_dtype=_autocast_dtype(dtype, device))
+
+    def _precision(self):
+        """Mixed precision for every forward (CUDA by default; see :func:`_autocast_dtype`)."""
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
 
     # ------------------------------------------------------------------ inputs
 
@@ -221,7 +230,7 @@ class TransformersVLM:
         if len(positions) == 0 or int(positions[0]) == 0:
             return
         length = int(positions[0])
-        with torch.inference_mode(False), torch.no_grad():  # usable by autograd callers (attacks) too
+        with torch.inference_mode(False), torch.no_grad(), self._precision():  # usable by autograd callers too
             mask = prepared.static.get("attention_mask")
             out = self.model(input_ids=prepared.static["input_ids"][:, :length], use_cache=True, logits_to_keep=1,
                              attention_mask=mask[:, :length] if mask is not None else None)
@@ -264,6 +273,10 @@ class TransformersVLM:
 
     def log_likelihoods(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor:
         """:meth:`score` with autograd left on (for attacks and tests); callers choose the grad mode."""
+        with self._precision():
+            return self._log_likelihoods(pixels, instruction, phrases)
+
+    def _log_likelihoods(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor:
         prepared = self._prepare(instruction)
         candidates, mask = self._candidate_ids(phrases)
         key = tuple(phrases)
@@ -284,7 +297,8 @@ class TransformersVLM:
             with torch.no_grad():
                 treed = self._score_tree(pixels, prepared, candidates, self._trees[key])
                 difference = float((plain.detach() - treed).abs().max())
-            tolerance = 1e-3 if self._dtype == torch.float32 else 5e-2
+            full_precision = self._dtype == torch.float32 and self.autocast_dtype is None
+            tolerance = 1e-3 if full_precision else 5e-2
             self._tree_checked[key] = difference <= tolerance * (1.0 + float(plain.detach().abs().max()))
         return plain
 
@@ -304,8 +318,9 @@ class TransformersVLM:
         prompt_mask = inputs.get("attention_mask")
         if prompt_mask is not None:  # padding in the prompt, if a processor adds any, stays masked
             allowed[:, :length] &= prompt_mask[0].bool()
-        blocked = torch.finfo(self._dtype).min
-        inputs["attention_mask"] = torch.where(allowed, 0.0, blocked).to(self._dtype).expand(batch, 1, -1, -1)
+        compute_dtype = self.autocast_dtype or self._dtype  # sdpa wants the mask in the queries' dtype
+        blocked = torch.finfo(compute_dtype).min
+        inputs["attention_mask"] = torch.where(allowed, 0.0, blocked).to(compute_dtype).expand(batch, 1, -1, -1)
         inputs["position_ids"] = torch.cat([keys[start:], length - 1 + tree.depths]).expand(batch, -1)
         logits = self.model(**inputs, pixel_values=self._pixel_values(pixels, prepared), use_cache=False,
                             logits_to_keep=nodes + 1).logits.float().log_softmax(-1)  # last prompt token + nodes
@@ -329,11 +344,13 @@ class TransformersVLM:
     def generate(self, pixels: torch.Tensor, instruction: str) -> List[str]:
         """Greedy decoding, up to ``max_new_tokens`` new tokens per noisy image."""
         prepared = self._prepare(instruction)
-        out = self.model.generate(
-            **prepared.expanded(pixels.shape[0]), pixel_values=self._pixel_values(pixels, prepared),
-            max_new_tokens=self.max_new_tokens, do_sample=False,
-            pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id,
-        )
+        with self._precision():
+            out = self.model.generate(
+                **prepared.expanded(pixels.shape[0]), pixel_values=self._pixel_values(pixels, prepared),
+                max_new_tokens=self.max_new_tokens, do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None
+                else self.tokenizer.eos_token_id,
+            )
         return self.tokenizer.batch_decode(out[:, prepared.prompt_length:], skip_special_tokens=True)
 
     def act(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:
@@ -370,6 +387,17 @@ def _resolve_dtype(dtype: str, device: torch.device):
     if dtype not in choices:
         raise PolicyError(f"unknown dtype {dtype!r}; choose auto, float32, bfloat16 or float16")
     return choices[dtype]
+
+
+def _autocast_dtype(dtype: str, device: torch.device, bf16_supported: Optional[bool] = None
+                    ) -> Optional[torch.dtype]:
+    """The autocast dtype for forwards: on CUDA bfloat16 (float16 where bfloat16 is unsupported) unless
+    ``dtype: float32`` asks for full precision; none on CPU, where float32 is the fast path."""
+    if device.type != "cuda" or dtype == "float32":
+        return None
+    if bf16_supported is None:
+        bf16_supported = torch.cuda.is_bf16_supported()
+    return torch.bfloat16 if bf16_supported else torch.float16
 
 
 def describe(path: str) -> dict:
