@@ -96,3 +96,16 @@ def test_release_frees_the_model(tiny_llava_dir):
     policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
     policy.release()
     assert policy.model is None
+
+
+def test_a_tree_layout_that_disagrees_with_the_plain_one_is_never_used(tiny_llava_dir):
+    # Fault injection: a model whose attention ignored the 4D mask would score the tree wrongly.
+    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
+    exact_tree = policy._score_tree
+    policy._score_tree = lambda *args: exact_tree(*args) + 0.5
+    pixels = torch.rand(2, 3, *policy.input_size, generator=torch.Generator().manual_seed(2))
+    reference = full_sequence_scores(policy, pixels, "go to the red block", PHRASES)
+    for _ in range(3):
+        torch.testing.assert_close(policy.score(pixels, "go to the red block", PHRASES), reference,
+                                   rtol=1e-4, atol=1e-4)
+    assert policy._tree_checked[tuple(PHRASES)] is False
