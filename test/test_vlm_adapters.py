@@ -109,3 +109,18 @@ def test_a_tree_layout_that_disagrees_with_the_plain_one_is_never_used(tiny_llav
         torch.testing.assert_close(policy.score(pixels, "go to the red block", PHRASES), reference,
                                    rtol=1e-4, atol=1e-4)
     assert policy._tree_checked[tuple(PHRASES)] is False
+
+
+def test_a_model_that_rejects_the_tree_layout_keeps_scoring_with_the_plain_one(tiny_llava_dir):
+    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
+
+    def refuse(*args):
+        raise RuntimeError("custom 4D attention masks are not supported")
+
+    policy._score_tree = refuse
+    pixels = torch.rand(2, 3, *policy.input_size, generator=torch.Generator().manual_seed(3))
+    reference = full_sequence_scores(policy, pixels, "go to the red block", PHRASES)
+    for _ in range(2):
+        torch.testing.assert_close(policy.score(pixels, "go to the red block", PHRASES), reference,
+                                   rtol=1e-4, atol=1e-4)
+    assert policy._tree_checked[tuple(PHRASES)] is False
