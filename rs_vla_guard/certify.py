@@ -28,6 +28,7 @@ Sampler = Callable[[int], Sequence[int]]
 CERTIFIED = "certified"
 BELOW_THRESHOLD = "below_threshold"
 ABSTAIN = "abstain"
+OUT_OF_TIME = "deadline_exceeded"
 
 
 def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
@@ -222,6 +223,7 @@ def certify_sequential(
     candidate: Optional[int] = None,
     n0: int = 16,
     symmetric_oracle: bool = False,
+    out_of_time: Optional[Callable[[], bool]] = None,
 ) -> Certificate:
     """Anytime-valid test of R >= ``radius_threshold``, i.e. p_A >= p* = Phi(radius_threshold / sigma).
 
@@ -233,6 +235,11 @@ def certify_sequential(
     probability <= alpha. The radius reported is sigma * Phi^-1 of the lower bound at the stopping look.
 
     Without ``candidate``, ``n0`` separate selection samples pick it (they are not reused).
+
+    ``out_of_time`` (asked before every batch) ends the test early, without a certificate (reason
+    ``deadline_exceeded``). A certificate can still only come from a scheduled look on the samples
+    drawn up to it, i.e. from an event of the untruncated test, so the error stays <= alpha; running
+    out of time only removes chances to certify.
     """
     _check_parameters(sigma, alpha, oracle_error)
     if n_max <= 0 or batch_size <= 0:
@@ -252,6 +259,10 @@ def certify_sequential(
     p_lower, p_upper = 0.0, 1.0
     for j, n_look in enumerate(schedule, start=1):
         while n < n_look:
+            if out_of_time is not None and out_of_time():
+                radius = radius_from_lower_bound(p_lower, sigma) if p_lower > 0.5 else 0.0
+                return Certificate(candidate, False, radius, p_lower, n + n_selection, counts, OUT_OF_TIME,
+                                   p_upper, j - 1)
             labels = _draw(sample, min(batch_size, n_look - n))
             _count(labels, counts)
             if candidate is not None:

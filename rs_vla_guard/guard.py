@@ -78,6 +78,7 @@ class Guard:
     def __init__(self, policy, params: Dict[str, Any]):
         self.policy = policy
         self.params = params
+        self._batch_seconds = 0.0  # estimated time of one sampling batch (see _time_budget)
         self.actions: List[str] = list(params["actions"])
         self.mode = self._resolve_mode(params["policy_mode"])
         if self.mode == "action":
@@ -196,11 +197,13 @@ class Guard:
                         certificate.n_samples, counts, certificate.reason, (time.perf_counter() - started) * 1e3,
                         p["sigma"], p["alpha"], p["radius_threshold"], self.policy.model_id, self.mode, error)
 
-    def decide(self, frame_rgb: np.ndarray, instruction: str) -> Decision:
+    def decide(self, frame_rgb: np.ndarray, instruction: str, deadline_s: Optional[float] = None) -> Decision:
         """Certify the policy's action for ``frame_rgb`` (HxWx3 uint8 RGB) under ``instruction``.
 
         Never raises for bad input or a failing policy: the decision is then the safe action with
-        reason ``invalid_image``, ``no_instruction`` or ``policy_error``.
+        reason ``invalid_image``, ``no_instruction`` or ``policy_error``. With ``deadline_s`` (the node
+        passes its own), the sequential test draws no batch that would end after the deadline and
+        otherwise stops with reason ``deadline_exceeded``; without it, decisions do not depend on timing.
         """
         started = time.perf_counter()
         if not isinstance(instruction, str) or not instruction.strip():
@@ -210,12 +213,32 @@ class Guard:
         except (ValueError, TypeError) as error:
             return self._decision(started, INVALID_IMAGE, error=str(error))
         try:
-            certificate = self._certify(torch.from_numpy(clean).to(self.policy.device), instruction.strip())
+            certificate = self._certify(torch.from_numpy(clean).to(self.policy.device), instruction.strip(),
+                                        self._time_budget(started, deadline_s))
         except Exception as error:  # any failure of the model must end in a stop, not a crash
             return self._decision(started, POLICY_ERROR, error=f"{type(error).__name__}: {error}")
         return self._decision(started, certificate.reason, certificate)
 
-    def _certify(self, clean: torch.Tensor, instruction: str) -> certify.Certificate:
+    def _time_budget(self, started: float, deadline_s: Optional[float]) -> Optional[Callable[[], bool]]:
+        """``out_of_time`` for the sequential test: would one more batch end after the deadline?
+
+        The batch time is a decaying maximum of the times between two consecutive questions (across
+        decisions, -10% per batch after a spike): a decision should rather end a look early than overrun."""
+        if deadline_s is None:
+            return None
+        last = [started]
+
+        def out_of_time() -> bool:
+            now = time.perf_counter()
+            if last[0] != started:  # one batch (and its bookkeeping) ran since the last question
+                self._batch_seconds = max(now - last[0], 0.9 * self._batch_seconds)
+            last[0] = now
+            return now - started + self._batch_seconds > deadline_s
+
+        return out_of_time
+
+    def _certify(self, clean: torch.Tensor, instruction: str,
+                 out_of_time: Optional[Callable[[], bool]] = None) -> certify.Certificate:
         p = self.params
         classify = self.classifier(instruction)
         sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator)
@@ -228,7 +251,7 @@ class Guard:
         candidate = predict_clean(classify, clean)
         return certify.certify_sequential(
             sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=self.batch_size,
-            candidate=candidate, n0=p["n0"], **common)
+            candidate=candidate, n0=p["n0"], out_of_time=out_of_time, **common)
 
     def release(self) -> None:
         self.policy.release()

@@ -12,9 +12,11 @@ Topics (relative names, so they remap):
 Threads: decisions run on one dedicated thread, woken by the control timer; every executor callback
 (inputs, parameters, lifecycle, watchdog, diagnostics) is short, so a single-threaded executor serves
 them all while inference is busy. (rclpy's MultiThreadedExecutor busy-spins while a long callback runs,
-ros2/rclpy#1452, which here took a core away from inference and doubled decision latency.) The watchdog
-publishes ``deadline_exceeded`` stops at the control rate while a decision overruns its deadline, so
-the robot never goes without a command.
+ros2/rclpy#1452, which here took a core away from inference and doubled decision latency.) Decisions get
+``deadline_s``: the sequential test draws no batch that would end after it and stops with
+``deadline_exceeded`` instead (valid: a certificate can only come from a scheduled look). As a
+backstop, the watchdog publishes ``deadline_exceeded`` stops at the control rate while a decision
+overruns anyway (one slow batch), so the robot never goes without a command.
 """
 from __future__ import annotations
 
@@ -297,7 +299,7 @@ class GuardNode(LifecycleNode):
         with self._lock:
             self._inference_started = time.monotonic()
         try:
-            decision = self.guard.decide(frame, instruction)
+            decision = self.guard.decide(frame, instruction, deadline_s=params["deadline_s"])
         finally:
             with self._lock:
                 self._inference_started = None

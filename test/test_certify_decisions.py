@@ -1,6 +1,8 @@
 """Certification behaviour on controlled samplers: early stops both ways, candidates, unmapped outputs."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rs_vla_guard import certify
 
@@ -100,3 +102,33 @@ def test_expected_radius_grows_with_n_and_samples_needed_reaches_it():
     n = certify.samples_needed(0.5, **common)
     assert certify.expected_radius(n, **common) >= 0.5 > certify.expected_radius(n - 1, **common)
     assert certify.samples_needed(0.6, **common) is None  # above sigma * Phi^-1(0.99) = 0.58
+
+
+@settings(max_examples=200, deadline=None)
+@given(p=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1), batches_allowed=st.integers(0, 8),
+       batch_size=st.sampled_from([16, 43, 64]))
+def test_running_out_of_time_never_adds_a_certificate(p, seed, batches_allowed, batch_size):
+    """Cut after any number of batches, the test either finished exactly as without a clock, or ends
+    uncertified (deadline_exceeded) having drawn fewer samples: time can only take certificates away."""
+    params = dict(DEFAULTS, batch_size=batch_size)
+    full = certify.certify_sequential(Counting(p, seed), candidate=0, **params)
+    asked = []
+
+    def out_of_time():
+        asked.append(True)
+        return len(asked) > batches_allowed
+
+    sampler = Counting(p, seed)
+    cut = certify.certify_sequential(sampler, candidate=0, out_of_time=out_of_time, **params)
+    if cut.reason == "deadline_exceeded":
+        assert not cut.certified
+        assert cut.n_samples == sampler.drawn < full.n_samples
+        assert cut.radius < params["radius_threshold"]
+    else:
+        assert cut == full
+
+
+def test_out_of_time_before_the_first_batch_draws_nothing():
+    sampler = Counting(1.0)
+    cert = certify.certify_sequential(sampler, candidate=0, out_of_time=lambda: True, **DEFAULTS)
+    assert (cert.certified, cert.reason, cert.n_samples, sampler.drawn) == (False, "deadline_exceeded", 0, 0)
