@@ -98,29 +98,24 @@ def test_release_frees_the_model(tiny_llava_dir):
     assert policy.model is None
 
 
-def test_a_tree_layout_that_disagrees_with_the_plain_one_is_never_used(tiny_llava_dir):
-    # Fault injection: a model whose attention ignored the 4D mask would score the tree wrongly.
+def _offset_tree(exact_tree):
+    return lambda *args: exact_tree(*args) + 0.5  # as if the attention ignored the 4D mask
+
+
+def _refusing_tree(exact_tree):
+    def refuse(*args):
+        raise RuntimeError("custom 4D attention masks are not supported")
+    return refuse
+
+
+@pytest.mark.parametrize("fault", [_offset_tree, _refusing_tree], ids=["wrong scores", "raises"])
+def test_a_tree_layout_that_fails_its_check_is_never_used(tiny_llava_dir, fault):
+    # Fault injection into the fast path: the scores must stay exact, from the plain layout.
     policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
-    exact_tree = policy._score_tree
-    policy._score_tree = lambda *args: exact_tree(*args) + 0.5
+    policy._score_tree = fault(policy._score_tree)
     pixels = torch.rand(2, 3, *policy.input_size, generator=torch.Generator().manual_seed(2))
     reference = full_sequence_scores(policy, pixels, "go to the red block", PHRASES)
     for _ in range(3):
-        torch.testing.assert_close(policy.score(pixels, "go to the red block", PHRASES), reference,
-                                   rtol=1e-4, atol=1e-4)
-    assert policy._tree_checked[tuple(PHRASES)] is False
-
-
-def test_a_model_that_rejects_the_tree_layout_keeps_scoring_with_the_plain_one(tiny_llava_dir):
-    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
-
-    def refuse(*args):
-        raise RuntimeError("custom 4D attention masks are not supported")
-
-    policy._score_tree = refuse
-    pixels = torch.rand(2, 3, *policy.input_size, generator=torch.Generator().manual_seed(3))
-    reference = full_sequence_scores(policy, pixels, "go to the red block", PHRASES)
-    for _ in range(2):
         torch.testing.assert_close(policy.score(pixels, "go to the red block", PHRASES), reference,
                                    rtol=1e-4, atol=1e-4)
     assert policy._tree_checked[tuple(PHRASES)] is False
