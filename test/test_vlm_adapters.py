@@ -119,3 +119,25 @@ def test_a_tree_layout_that_fails_its_check_is_never_used(tiny_llava_dir, fault)
         torch.testing.assert_close(policy.score(pixels, "go to the red block", PHRASES), reference,
                                    rtol=1e-4, atol=1e-4)
     assert policy._tree_checked[tuple(PHRASES)] is False
+
+
+def test_a_prefix_cache_that_changes_the_prediction_is_not_used(tiny_llava_dir, monkeypatch):
+    # Fault injection: a model that loses the cached prompt text (as one with whole-prompt positions would
+    # misplace it) must fall back to prefilling the whole prompt, with exact scores.
+    from rs_vla_guard.policies import transformers_vlm
+
+    real = transformers_vlm._Prepared.after_prefix
+
+    def forgetful(self, batch, config):
+        inputs = real(self, batch, config)
+        inputs.pop("past_key_values", None)
+        return inputs
+
+    monkeypatch.setattr(transformers_vlm._Prepared, "after_prefix", forgetful)
+    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
+    pixels = torch.rand(2, 3, *policy.input_size, generator=torch.Generator().manual_seed(4))
+    reference = full_sequence_scores(policy, pixels, "go to the red block", PHRASES)
+    for _ in range(2):
+        torch.testing.assert_close(policy.score(pixels, "go to the red block", PHRASES), reference,
+                                   rtol=1e-4, atol=1e-4)
+    assert policy._prepared["go to the red block"].prefix_kv is None

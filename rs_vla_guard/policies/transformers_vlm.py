@@ -214,14 +214,20 @@ class TransformersVLM:
             static = {k: v.to(self.device).clone() for k, v in inputs.items()
                       if k != "pixel_values" and torch.is_tensor(v)}
         prepared = _Prepared(static, pixel_shape)
-        self._cache_prefix(prepared)
+        self._cache_prefix(prepared, inputs["pixel_values"])
         if len(self._prepared) > 32:  # instructions change rarely; keep the cache small
             self._prepared.clear()
         self._prepared[instruction] = prepared
         return prepared
 
-    def _cache_prefix(self, prepared: _Prepared) -> None:
-        """Keys and values of the prompt text before the first image token, computed once."""
+    def _full_precision(self) -> bool:
+        return self._dtype == torch.float32 and self.autocast_dtype is None
+
+    def _cache_prefix(self, prepared: _Prepared, probe_pixels: torch.Tensor) -> None:
+        """Keys and values of the prompt text before the first image token, computed once per instruction
+        and kept only if a prefill from them gives the full prefill's next-token distribution on the
+        placeholder image (models that derive positions from the whole prompt, e.g. multimodal RoPE,
+        would not)."""
         image_token = getattr(self.model.config, "image_token_id", None)
         if image_token is None:
             image_token = getattr(self.model.config, "image_token_index", None)
@@ -239,6 +245,17 @@ class TransformersVLM:
             return  # a cache layout this adapter does not know: prefill the whole prompt instead
         prepared.prefix_kv = [(layer.keys, layer.values) for layer in layers]
         prepared.prefix_length = length
+        try:
+            with torch.no_grad(), self._precision():
+                pixel_values = probe_pixels.to(self.device, self._dtype)
+                full = self.model(**prepared.expanded(1), pixel_values=pixel_values, logits_to_keep=1).logits
+                cached = self.model(**prepared.after_prefix(1, self.model.config), pixel_values=pixel_values,
+                                    logits_to_keep=1).logits
+            difference = float((full[:, -1].float().softmax(-1) - cached[:, -1].float().softmax(-1)).abs().max())
+        except Exception:  # a model that cannot continue from a text-only cache
+            difference = float("inf")
+        if difference > (1e-4 if self._full_precision() else 1e-2):
+            prepared.prefix_kv, prepared.prefix_length = None, 0
 
     def _pixel_values(self, pixels: torch.Tensor, prepared: _Prepared) -> torch.Tensor:
         normalised = ((pixels - self._mean) / self._std).to(self._dtype)
@@ -300,8 +317,7 @@ class TransformersVLM:
                 difference = float((plain.detach() - treed).abs().max())
             except Exception:  # e.g. an attention implementation that refuses custom 4D masks
                 difference = float("inf")
-            full_precision = self._dtype == torch.float32 and self.autocast_dtype is None
-            tolerance = 1e-3 if full_precision else 5e-2
+            tolerance = 1e-3 if self._full_precision() else 5e-2
             self._tree_checked[key] = difference <= tolerance * (1.0 + float(plain.detach().abs().max()))
         return plain
 
