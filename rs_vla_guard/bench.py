@@ -70,7 +70,6 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
         for _ in range(batches):
             classify(batch_pixels)
 
-
     # 2. The full noisy path at the same batch size: noise, normalisation, forward, oracle, counting.
     sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=batch, generator=guard.generator)
 

@@ -35,3 +35,13 @@ def builtin_guard():
     from rs_vla_guard.guard import Guard
 
     return Guard.from_config()
+
+
+@pytest.fixture(scope="module")
+def world():
+    """The MuJoCo arena, one per test module (closed afterwards)."""
+    from rs_vla_guard.sim_world import World
+
+    world = World()
+    yield world
+    world.close()

@@ -6,19 +6,10 @@ the same episodes does steer the unguarded policy.
 Seeds are fixed, so these runs are deterministic on one machine; the full figures (10+ episodes, larger
 budgets) come from ``rs-vla-guard sim`` and are in the README.
 """
-import pytest
 
 from rs_vla_guard import simulate
-from rs_vla_guard.sim_world import World
 
 CLEAN_SEEDS = (100, 101, 102)
-
-
-@pytest.fixture(scope="module")
-def world():
-    world = World()
-    yield world
-    world.close()
 
 
 def test_guarded_robot_reaches_the_named_block_on_clean_episodes(builtin_guard, world):

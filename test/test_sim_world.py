@@ -4,14 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from rs_vla_guard.sim_world import PlacedBlock, World, random_episode
-
-
-@pytest.fixture(scope="module")
-def world():
-    world = World()
-    yield world
-    world.close()
+from rs_vla_guard.sim_world import PlacedBlock, random_episode
 
 
 def red_columns(frame):

@@ -8,16 +8,8 @@ import sys
 import pytest
 
 from rs_vla_guard import simulate
-from rs_vla_guard.sim_world import World
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(scope="module")
-def world():
-    world = World()
-    yield world
-    world.close()
 
 
 def test_episodes_are_reproducible_from_their_seed(builtin_guard, world):

@@ -60,6 +60,8 @@ class _Prepared:
         self.prompt_length = static["input_ids"].shape[1]
         self.prefix_length = 0
         self.prefix_kv: Optional[List[Tuple[torch.Tensor, torch.Tensor]]] = None
+        # phrase set -> (input ids, 4D additive mask, position ids) of the tree layout, batch dimension 1
+        self.tree_layouts: Dict[Tuple[str, ...], Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
     def expanded(self, batch: int) -> Dict[str, torch.Tensor]:
         return {k: v.expand(batch, *v.shape[1:]) for k, v in self.static.items()}
@@ -299,7 +301,7 @@ class TransformersVLM:
         key = tuple(phrases)
         checked = self._tree_checked.get(key)
         if checked and candidates.shape[1] > 1:
-            return self._score_tree(pixels, prepared, candidates, self._trees[key])
+            return self._score_tree(pixels, prepared, candidates, key)
         batch = pixels.shape[0]
         out = self.model(
             **prepared.after_prefix(batch, self.model.config), pixel_values=self._pixel_values(pixels, prepared),
@@ -313,7 +315,7 @@ class TransformersVLM:
             # Once per phrase set: the tree layout must reproduce the plain one on this model, or is not used.
             try:
                 with torch.no_grad():
-                    treed = self._score_tree(pixels, prepared, candidates, self._trees[key])
+                    treed = self._score_tree(pixels, prepared, candidates, key)
                 difference = float((plain.detach() - treed).abs().max())
             except Exception:  # e.g. an attention implementation that refuses custom 4D masks
                 difference = float("inf")
@@ -322,30 +324,40 @@ class TransformersVLM:
         return plain
 
     def _score_tree(self, pixels: torch.Tensor, prepared: _Prepared, candidates: torch.Tensor,
-                    tree: _CandidateTree) -> torch.Tensor:
+                    key: Tuple[str, ...]) -> torch.Tensor:
         """One forward per batch: the prompt after the cached prefix, then the candidates' later tokens
         as a prefix tree, under a 4D mask (causal over the prompt, ancestors-only inside the tree)."""
-        batch = pixels.shape[0]
-        start, length, nodes = prepared.prefix_length, prepared.prompt_length, tree.count
+        batch, tree = pixels.shape[0], self._trees[key]
+        if key not in prepared.tree_layouts:
+            with torch.inference_mode(False):  # cached: usable with autograd too (attacks)
+                prepared.tree_layouts[key] = self._tree_layout(prepared, tree)
+        input_ids, attention, positions = prepared.tree_layouts[key]
         inputs = prepared.after_prefix(batch, self.model.config)
-        inputs["input_ids"] = torch.cat([inputs["input_ids"], tree.tokens.expand(batch, -1)], 1)
+        inputs.update(input_ids=input_ids.expand(batch, -1), attention_mask=attention.expand(batch, -1, -1, -1),
+                      position_ids=positions.expand(batch, -1))
+        logits = self.model(**inputs, pixel_values=self._pixel_values(pixels, prepared), use_cache=False,
+                            logits_to_keep=tree.count + 1).logits.float().log_softmax(-1)  # last prompt token + nodes
+        first = logits[:, 0, candidates[:, 0]]
+        later = logits[:, 1:][:, tree.score_nodes, tree.score_tokens]  # B x C x later tokens
+        return first + (later * tree.score_mask).sum(-1)
+
+    def _tree_layout(self, prepared: _Prepared, tree: _CandidateTree):
+        """Input ids, 4D additive mask and positions of prompt-after-prefix + tree (once per instruction and
+        phrase set, not per batch)."""
+        start, length, nodes = prepared.prefix_length, prepared.prompt_length, tree.count
+        input_ids = torch.cat([prepared.static["input_ids"][:, start:], tree.tokens[None]], 1)
         allowed = torch.zeros(length - start + nodes, length + nodes, dtype=torch.bool, device=self.device)
         keys = torch.arange(length, device=self.device)
         allowed[: length - start, :length] = keys[None, :] <= (start + keys[: length - start])[:, None]
         allowed[length - start:, :length] = True
         allowed[length - start:, length:] = tree.ancestry
-        prompt_mask = inputs.get("attention_mask")
+        prompt_mask = prepared.static.get("attention_mask")
         if prompt_mask is not None:  # padding in the prompt, if a processor adds any, stays masked
             allowed[:, :length] &= prompt_mask[0].bool()
         compute_dtype = self.autocast_dtype or self._dtype  # sdpa wants the mask in the queries' dtype
-        blocked = torch.finfo(compute_dtype).min
-        inputs["attention_mask"] = torch.where(allowed, 0.0, blocked).to(compute_dtype).expand(batch, 1, -1, -1)
-        inputs["position_ids"] = torch.cat([keys[start:], length - 1 + tree.depths]).expand(batch, -1)
-        logits = self.model(**inputs, pixel_values=self._pixel_values(pixels, prepared), use_cache=False,
-                            logits_to_keep=nodes + 1).logits.float().log_softmax(-1)  # last prompt token + nodes
-        first = logits[:, 0, candidates[:, 0]]
-        later = logits[:, 1:][:, tree.score_nodes, tree.score_tokens]  # B x C x later tokens
-        return first + (later * tree.score_mask).sum(-1)
+        attention = torch.where(allowed, 0.0, torch.finfo(compute_dtype).min).to(compute_dtype)[None, None]
+        positions = torch.cat([keys[start:], length - 1 + tree.depths])[None]
+        return input_ids, attention, positions
 
     def _continue_plain(self, cache, first: torch.Tensor, candidates: torch.Tensor, mask: torch.Tensor,
                         prepared: _Prepared, batch: int) -> torch.Tensor:
