@@ -9,6 +9,12 @@ e ~ N(0, sigma^2 I). If ``p_lower`` is a (1 - alpha) lower confidence bound on P
 p_lower > 1/2, then with probability >= 1 - alpha over the sampling, g(x + d) = c_hat for every
 ||d||_2 < R = sigma * Phi^-1(p_lower).
 
+Fallback sets: the same theorem holds for the binary classifier 1[f(x + e) in S] of any set S of
+classes fixed before the estimation samples: if the lower bound on P(f(x + e) in S) exceeds 1/2, the
+smoothed policy puts more than half its probability on S for every ||d||_2 < R. Testing the candidate
+and m sets on the same samples splits alpha into m + 1 equal shares (union bound), so the chance that any
+reported bound is false stays <= alpha.
+
 Oracle error (Seferis et al. 2025): when each oracle label differs from the true class of the output
 with probability at most eps, the true probability p >= q - eps, where q is the oracle-labelled one.
 """
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from scipy.stats import beta as _beta
@@ -95,7 +101,9 @@ class Certificate:
     oracle-corrected lower bound on its probability under noise; ``radius`` = sigma * Phi^-1(p_lower)
     (0 when abstaining); ``certified`` is true when the radius reaches the requested threshold;
     ``n_samples`` counts the estimation samples plus any selection samples drawn; ``counts`` maps
-    class index (-1 = unmapped) to the number of estimation samples with that class.
+    class index (-1 = unmapped) to the number of estimation samples with that class. ``fallback`` is the
+    set of classes the certificate is about when the candidate alone did not certify but a fallback set
+    containing it did (then radius, p_lower and p_upper are the set's); None when it is about the candidate.
     """
 
     candidate: Optional[int]
@@ -107,6 +115,7 @@ class Certificate:
     reason: str = ABSTAIN
     p_upper: float = 1.0
     checkpoints: int = 1
+    fallback: Optional[Tuple[int, ...]] = None
 
 
 def _count(labels: Sequence[int], into: Dict[int, int]) -> None:
@@ -132,7 +141,33 @@ def _select_candidate(sample: Sampler, n0: int) -> Optional[int]:
     return min(mapped, key=lambda c: (-mapped[c], c))
 
 
-def _finish(candidate, k, n, n_total, counts, p_lower, sigma, radius_threshold, p_upper=1.0, checkpoints=1):
+def _hypotheses(candidate: Optional[int], fallbacks: Iterable[Iterable[int]]) -> List[Tuple[int, ...]]:
+    """The candidate alone first, then each fallback set that contains it (chosen by the candidate only)."""
+    if candidate is None:
+        return [()]
+    sets = [tuple(sorted(set(int(c) for c in s))) for s in fallbacks]
+    return [(candidate,)] + [s for s in dict.fromkeys(sets) if candidate in s and len(s) > 1]
+
+
+def _in_each(labels: np.ndarray, hypotheses: List[Tuple[int, ...]]) -> np.ndarray:
+    return np.array([np.count_nonzero(np.isin(labels, h)) for h in hypotheses], dtype=np.int64)
+
+
+def _passes(p_lower: float, p_star: float) -> bool:
+    # p_lower > 0.5 matters only when the threshold is 0 (then any non-abstaining bound certifies).
+    return p_lower >= p_star and p_lower > 0.5
+
+
+def _reported(lowers: Sequence[float], p_star: float) -> int:
+    """The candidate if it certifies, else the fallback set with the highest certifying bound, else the candidate."""
+    if _passes(lowers[0], p_star):
+        return 0
+    passing = [h for h in range(1, len(lowers)) if _passes(lowers[h], p_star)]
+    return max(passing, key=lambda h: lowers[h]) if passing else 0
+
+
+def _finish(candidate, k, n, n_total, counts, p_lower, sigma, radius_threshold, p_upper=1.0, checkpoints=1,
+            fallback=None):
     radius = radius_from_lower_bound(p_lower, sigma)
     if p_lower <= 0.5:
         reason, certified = ABSTAIN, False
@@ -140,7 +175,8 @@ def _finish(candidate, k, n, n_total, counts, p_lower, sigma, radius_threshold, 
         reason, certified = CERTIFIED, True
     else:
         reason, certified = BELOW_THRESHOLD, False
-    return Certificate(candidate, certified, radius, p_lower, n_total, counts, reason, p_upper, checkpoints)
+    return Certificate(candidate, certified, radius, p_lower, n_total, counts, reason, p_upper, checkpoints,
+                       fallback)
 
 
 def certify_fixed(
@@ -154,6 +190,7 @@ def certify_fixed(
     candidate: Optional[int] = None,
     radius_threshold: float = 0.0,
     symmetric_oracle: bool = False,
+    fallbacks: Sequence[Iterable[int]] = (),
 ) -> Certificate:
     """Cohen's two-stage CERTIFY.
 
@@ -161,6 +198,9 @@ def certify_fixed(
     must then be chosen without looking at the estimation samples). Estimation: ``n`` fresh samples,
     k = count of the candidate, p_lower = LCB(k, n, alpha) - eps. Abstain when p_lower <= 0.5, else
     radius = sigma * Phi^-1(p_lower); certified when radius >= ``radius_threshold``.
+
+    ``fallbacks``: sets of classes; those containing the candidate are tested on the same samples, each
+    hypothesis at alpha / (number of hypotheses); a set is reported only if the candidate alone fails.
     """
     _check_parameters(sigma, alpha, oracle_error)
     if n <= 0 or (candidate is None and n0 <= 0):
@@ -169,12 +209,17 @@ def certify_fixed(
     if candidate is None:
         candidate, n_selection = _select_candidate(sample, n0), n0
     counts: Dict[int, int] = {}
-    _count(_draw(sample, n), counts)
+    labels = _draw(sample, n)
+    _count(labels, counts)
     if candidate is None:
         return Certificate(None, False, 0.0, 0.0, n + n_selection, counts, ABSTAIN)
-    k = counts.get(candidate, 0)
-    p_lower = oracle_corrected(lower_confidence_bound(k, n, alpha), oracle_error, symmetric_oracle)
-    return _finish(candidate, k, n, n + n_selection, counts, p_lower, sigma, radius_threshold)
+    hypotheses = _hypotheses(candidate, fallbacks)
+    share = alpha / len(hypotheses)
+    ks = _in_each(labels, hypotheses)
+    lowers = [oracle_corrected(lower_confidence_bound(int(k), n, share), oracle_error, symmetric_oracle) for k in ks]
+    h = _reported(lowers, probability_for_radius(radius_threshold, sigma))
+    return _finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
+                   fallback=hypotheses[h] if h else None)
 
 
 def checkpoint_alpha(alpha: float, j: int) -> float:
@@ -224,6 +269,7 @@ def certify_sequential(
     n0: int = 16,
     symmetric_oracle: bool = False,
     out_of_time: Optional[Callable[[], bool]] = None,
+    fallbacks: Sequence[Iterable[int]] = (),
 ) -> Certificate:
     """Anytime-valid test of R >= ``radius_threshold``, i.e. p_A >= p* = Phi(radius_threshold / sigma).
 
@@ -240,6 +286,11 @@ def certify_sequential(
     ``deadline_exceeded``). A certificate can still only come from a scheduled look on the samples
     drawn up to it, i.e. from an event of the untruncated test, so the error stays <= alpha; running
     out of time only removes chances to certify.
+
+    ``fallbacks``: sets of classes; those containing the candidate are tested alongside it, each of the
+    h hypotheses at alpha / h (schedule included). The test stops when the candidate certifies, or when
+    the candidate is ruled out (upper bound below p*) and a set certifies or every set is ruled out too.
+    A set is reported (``Certificate.fallback``) only when the candidate alone did not certify.
     """
     _check_parameters(sigma, alpha, oracle_error)
     if n_max <= 0 or batch_size <= 0:
@@ -249,36 +300,43 @@ def certify_sequential(
     n_selection = 0
     if candidate is None:
         candidate, n_selection = _select_candidate(sample, n0), n0
+    hypotheses = _hypotheses(candidate, fallbacks)
+    share = alpha / len(hypotheses)
     p_star = max(probability_for_radius(radius_threshold, sigma), 0.5)
     schedule = sequential_schedule(
-        sigma=sigma, alpha=alpha, radius_threshold=radius_threshold, n_max=n_max, batch_size=batch_size,
+        sigma=sigma, alpha=share, radius_threshold=radius_threshold, n_max=n_max, batch_size=batch_size,
         oracle_error=oracle_error,
     )
     counts: Dict[int, int] = {}
-    n = k = 0
-    p_lower, p_upper = 0.0, 1.0
+    n = 0
+    ks = np.zeros(len(hypotheses), dtype=np.int64)
+    lowers, uppers = [0.0] * len(hypotheses), [1.0] * len(hypotheses)
     for j, n_look in enumerate(schedule, start=1):
         while n < n_look:
             if out_of_time is not None and out_of_time():
-                radius = radius_from_lower_bound(p_lower, sigma) if p_lower > 0.5 else 0.0
-                return Certificate(candidate, False, radius, p_lower, n + n_selection, counts, OUT_OF_TIME,
-                                   p_upper, j - 1)
+                radius = radius_from_lower_bound(lowers[0], sigma) if lowers[0] > 0.5 else 0.0
+                return Certificate(candidate, False, radius, lowers[0], n + n_selection, counts, OUT_OF_TIME,
+                                   uppers[0], j - 1)
             labels = _draw(sample, min(batch_size, n_look - n))
             _count(labels, counts)
             if candidate is not None:
-                k += int(np.count_nonzero(labels == candidate))
+                ks += _in_each(labels, hypotheses)
             n += labels.size
         if candidate is None:
             return Certificate(None, False, 0.0, 0.0, n + n_selection, counts, ABSTAIN, checkpoints=j)
-        alpha_j = checkpoint_alpha(alpha, j)
-        p_lower = oracle_corrected(lower_confidence_bound(k, n, alpha_j), oracle_error, symmetric_oracle)
-        p_upper = min(upper_confidence_bound(k, n, alpha_j) + oracle_error, 1.0)
-        # p_lower > 0.5 matters only when the threshold is 0 (then any non-abstaining bound certifies).
-        if p_lower >= p_star and p_lower > 0.5:
+        alpha_j = checkpoint_alpha(share, j)
+        lowers = [oracle_corrected(lower_confidence_bound(int(k), n, alpha_j), oracle_error, symmetric_oracle)
+                  for k in ks]
+        uppers = [min(upper_confidence_bound(int(k), n, alpha_j) + oracle_error, 1.0) for k in ks]
+        if _passes(lowers[0], p_star):
             break
-        if p_upper < p_star:
-            break
-    return _finish(candidate, k, n, n + n_selection, counts, p_lower, sigma, radius_threshold, p_upper, j)
+        if uppers[0] < p_star:  # the candidate alone is out: stop once the sets are decided too
+            sets = range(1, len(hypotheses))
+            if any(_passes(lowers[h], p_star) for h in sets) or all(uppers[h] < p_star for h in sets):
+                break
+    h = _reported(lowers, p_star)
+    return _finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
+                   uppers[h], j, fallback=hypotheses[h] if h else None)
 
 
 def _check_parameters(sigma: float, alpha: float, oracle_error: float) -> None:
