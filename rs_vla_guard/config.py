@@ -10,7 +10,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 NODE_NAME = "rs_vla_guard"
 
@@ -34,6 +34,7 @@ class Param:
     high_open: bool = False
     choices: Optional[Sequence[str]] = None
     read_only: bool = False  # a change needs a reconfigure (model reload)
+    allow_empty: bool = False  # strings: '' is a valid value (e.g. a feature turned off)
 
     @property
     def kind(self) -> type:
@@ -67,6 +68,9 @@ PARAMETERS: List[Param] = [
     Param("actions", ["move_forward", "turn_left", "turn_right", "stop"], "discrete actions the oracle maps to",
           read_only=True),
     Param("safe_action", "stop", "published whenever an action is not certified; must be one of actions"),
+    Param("fallback_sets", "", "sets of actions certified when the candidate alone is not, e.g. "
+          "'move_forward+turn_left, move_forward+turn_right'; a certified set publishes its label and the mean "
+          "of its members' twists; the safe action may not be a member ('' = off)", allow_empty=True),
     Param("action_linear_x", [0.2, 0.0, 0.0, 0.0], "twist linear.x (m/s) per action, in the order of actions"),
     Param("action_angular_z", [0.0, 0.6, -0.6, 0.0], "twist angular.z (rad/s) per action, in the order of actions"),
     Param("max_linear_speed", 1.0, "hard cap on |linear.x| of any published twist (m/s)", low=0.0, high=10.0),
@@ -121,6 +125,8 @@ def _check_one(param: Param, value: Any) -> Optional[str]:
             return f"{param.name}: must be {'<' if param.high_open else '<='} {high}, got {value}"
         return None
     if kind is str:
+        if param.allow_empty and value == "":
+            return None
         if not isinstance(value, str) or not value:
             return f"{param.name}: expected a non-empty string, got {value!r}"
         if param.choices and value not in param.choices:
@@ -157,6 +163,18 @@ def validate(params: Dict[str, Any]) -> List[str]:
             problems.append(f"{table}: needs one value per action ({len(actions)}), got {len(values)}")
         elif not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
             problems.append(f"{table}: values must be finite numbers, got {values}")
+    if "fallback_sets" not in broken:
+        try:
+            sets = fallback_sets(params)
+        except ValueError as error:
+            problems.append(f"fallback_sets: {error}")
+        else:
+            bad = [a for s in sets for a in s if a not in actions]
+            if bad:
+                problems.append(f"fallback_sets: {', '.join(sorted(set(bad)))} not among actions {actions}")
+            if any(params.get("safe_action", "stop") in s for s in sets):
+                problems.append("fallback_sets: the safe action may not be a member (a set with it would move "
+                                "where the policy may want to stop)")
     if not problems:
         safe = actions.index(params.get("safe_action", "stop"))
         for table, cap in (("action_linear_x", "max_linear_speed"), ("action_angular_z", "max_angular_speed")):
@@ -168,6 +186,45 @@ def validate(params: Dict[str, Any]) -> List[str]:
             if too_fast:
                 problems.append(f"{table}: exceeds {cap}={limit}: {', '.join(too_fast)}")
     return problems
+
+
+def fallback_sets(params: Dict[str, Any]) -> List[Tuple[str, ...]]:
+    """The parsed ``fallback_sets``: 'a+b, c+d' -> [('a', 'b'), ('c', 'd')]; ValueError if malformed."""
+    text = params.get("fallback_sets", "") or ""
+    sets: List[Tuple[str, ...]] = []
+    for part in text.split(","):
+        if not part.strip():
+            if text.strip():
+                raise ValueError(f"empty set in {text!r}")
+            continue
+        members = tuple(m.strip() for m in part.split("+"))
+        if len(members) < 2 or not all(members) or len(set(members)) != len(members):
+            raise ValueError(f"{part.strip()!r} must be two or more distinct actions joined by '+'")
+        if any(set(members) == set(s) for s in sets):
+            raise ValueError(f"{part.strip()!r} is listed twice")
+        sets.append(members)
+    return sets
+
+
+def set_label(members: Sequence[str]) -> str:
+    """The published label of a fallback set: its members joined by '+'."""
+    return "+".join(members)
+
+
+def members_of(params: Dict[str, Any], label: str) -> List[str]:
+    """The actions a published label stands for: itself, or a fallback set's members."""
+    return [label] if label in params["actions"] else label.split("+")
+
+
+def twist_of(params: Dict[str, Any], label: str) -> Tuple[float, float]:
+    """(linear.x, angular.z) of an action, or the mean of its members' twists for a fallback set label;
+    capped at ``max_linear_speed`` / ``max_angular_speed``."""
+    actions = list(params["actions"])
+    indices = [actions.index(m) for m in members_of(params, label)]  # ValueError for an unknown label
+    linear = sum(params["action_linear_x"][i] for i in indices) / len(indices)
+    angular = sum(params["action_angular_z"][i] for i in indices) / len(indices)
+    cap_linear, cap_angular = params["max_linear_speed"], params["max_angular_speed"]
+    return (max(-cap_linear, min(cap_linear, linear)), max(-cap_angular, min(cap_angular, angular)))
 
 
 def effective(overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:

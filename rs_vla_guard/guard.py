@@ -2,8 +2,9 @@
 
 Pipeline per decision: frame -> policy input once (resize, [0,1]) -> candidate = f(clean input) ->
 noisy batches on the device -> policy -> oracle -> counts -> sequential (or fixed) certification.
-The published action is the candidate when its certified radius reaches ``radius_threshold``;
-otherwise the safe action, with a reason.
+The published action is the candidate when its certified radius reaches ``radius_threshold``; else,
+when ``fallback_sets`` are configured, the label of a set containing the candidate whose radius does
+(e.g. ``move_forward+turn_left``); otherwise the safe action, with a reason.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ class BlindPolicyError(PolicyError):
 
 @dataclass
 class Decision:
-    """What the guard decided for one frame. ``action`` is what to execute; ``reason`` says why."""
+    """What the guard decided for one frame. ``action`` is what to execute (an action, or a fallback set's
+    label such as ``move_forward+turn_left`` when only the set certified); ``reason`` says why; ``radius``
+    and ``p_lower`` belong to what ``action`` names."""
 
     action: str
     candidate: Optional[str]
@@ -192,7 +195,12 @@ class Guard:
                             p["sigma"], p["alpha"], p["radius_threshold"], self.policy.model_id, self.mode, error)
         candidate = self.actions[certificate.candidate] if certificate.candidate is not None else None
         counts = {(self.actions[c] if c != UNMAPPED else "unmapped"): k for c, k in sorted(certificate.counts.items())}
-        action = candidate if certificate.certified else safe
+        if certificate.fallback is not None:  # the label as configured
+            members = {self.actions[c] for c in certificate.fallback}
+            candidate_or_set = next(config.set_label(s) for s in config.fallback_sets(p) if set(s) == members)
+        else:
+            candidate_or_set = candidate
+        action = candidate_or_set if certificate.certified else safe
         return Decision(action, candidate, certificate.certified, certificate.radius, certificate.p_lower,
                         certificate.n_samples, counts, certificate.reason, (time.perf_counter() - started) * 1e3,
                         p["sigma"], p["alpha"], p["radius_threshold"], self.policy.model_id, self.mode, error)
@@ -242,8 +250,9 @@ class Guard:
         p = self.params
         classify = self.classifier(instruction)
         sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator)
+        fallbacks = [tuple(self.actions.index(a) for a in members) for members in config.fallback_sets(p)]
         common = dict(sigma=p["sigma"], alpha=p["alpha"], oracle_error=p["oracle_error"],
-                      symmetric_oracle=p["symmetric_oracle"])
+                      symmetric_oracle=p["symmetric_oracle"], fallbacks=fallbacks)
         if p["certify_mode"] == "fixed":
             return certify.certify_fixed(sampler, n0=p["n0"], n=p["n_max"], radius_threshold=p["radius_threshold"],
                                          **common)

@@ -329,7 +329,8 @@ class GuardNode(LifecycleNode):
         self._publish(action, reason, twist, decision=decision, image_age=image_age, detail=decision.error)
 
     def _gate(self, certified_action: str):
-        """Gate mode: forward the upstream command only when its direction is the certified action."""
+        """Gate mode: forward the upstream command only when its direction is the certified action (or one
+        of the certified fallback set's members)."""
         safe = self.params["safe_action"]
         with self._lock:
             command = self._command
@@ -337,13 +338,12 @@ class GuardNode(LifecycleNode):
         if command is None or (now - command[2]).nanoseconds * 1e-9 > self.params["image_timeout_s"]:
             return safe, NO_COMMAND, (0.0, 0.0)
         label = command_label(self._gate_oracle, command[0], command[1])
-        if label != certified_action:
+        if label not in config.members_of(self.params, certified_action):
             return safe, DISAGREES, (0.0, 0.0)
         return certified_action, "certified", self._capped(command[0], command[1])
 
     def _twist_for(self, action: str):
-        index = self.params["actions"].index(action)
-        return self._capped(self.params["action_linear_x"][index], self.params["action_angular_z"][index])
+        return config.twist_of(self.params, action)
 
     def _capped(self, linear_x: float, angular_z: float):
         cap_linear, cap_angular = self.params["max_linear_speed"], self.params["max_angular_speed"]

@@ -28,10 +28,9 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from . import attacks
+from . import attacks, config, scenes
 from .sampling import frame_to_input
 from .sim_world import World, random_episode
-from . import scenes
 
 # A block is reached when the robot is at it and facing it, as one arrives at a goal (driving past a
 # block at arm's length is not reaching it): robot centre within REACH_DISTANCE_M of the block's centre
@@ -122,12 +121,11 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
         result.steps += 1
         result.actions[action] = result.actions.get(action, 0) + 1
         result.stopped_steps += action == safe
-        if clean_action is not None and action != safe and action != clean_action:
+        if clean_action is not None and action != safe and clean_action not in config.members_of(params, action):
             result.induced_actions += 1
         if on_step is not None:
             on_step(world, seen, action)
-        index = guard.actions.index(action)
-        world.step(params["action_linear_x"][index], params["action_angular_z"][index], period)
+        world.step(*config.twist_of(params, action), period)
         touching = world.touching()
         result.collision_steps += any(name != f"block_{blocks.index(target_block)}" for name in touching)
         if reached(world, target_block):

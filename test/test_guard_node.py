@@ -15,6 +15,7 @@ CONTROL_PERIOD = 0.2  # 5 Hz default
 IMAGE_TIMEOUT = 0.5
 LEFT = scenes.render(scenes.Scene([scenes.Block("red", 0.15, 0.2), scenes.Block("blue", 0.75, 0.15)]))
 RIGHT = scenes.render(scenes.Scene([scenes.Block("red", 0.85, 0.2)], floor="textured"))
+BORDER = scenes.render(scenes.Scene([scenes.Block("red", 0.31, 0.15)]))  # move_forward / turn_left split
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +47,8 @@ def certified_since(probe, since, action=None):
     return predicate
 
 
-def reason_since(probe, since, reason):
-    return lambda: any(t >= since and {kv.key: kv.value for kv in s.values}["reason"] == reason
+def reason_since(probe, since, *reasons):
+    return lambda: any(t >= since and {kv.key: kv.value for kv in s.values}["reason"] in reasons
                        for t, s in probe.certificates)
 
 
@@ -141,6 +142,29 @@ def test_invalid_parameters_are_rejected_and_threshold_changes_apply(ros):
     assert probe.wait_for(certified_since(probe, since, "turn_left"), 10, publish=publish_frames(probe, LEFT))
     [(ok, reason)] = h.set_parameters(probe, policy="/elsewhere")
     assert not ok  # read-only: needs a reconfigure
+
+
+def test_fallback_sets_set_at_run_time_publish_the_set_label_and_the_mean_twist(ros):
+    probe, _, _ = ros
+    since = time.monotonic()
+    assert probe.wait_for(reason_since(probe, since, "abstain", "below_threshold"), 10,
+                          publish=publish_frames(probe, BORDER))
+    [(ok, reason)] = h.set_parameters(probe, fallback_sets="move_forward+stop")
+    assert not ok and "fallback_sets" in reason
+    assert h.set_parameters(probe, fallback_sets="move_forward+turn_left, move_forward+turn_right") == [(True, "")]
+    since = time.monotonic()
+    label = "move_forward+turn_left"
+    assert probe.wait_for(certified_since(probe, since, label), 10, publish=publish_frames(probe, BORDER))
+    probe.spin(0.3)
+    index = max(i for i, (t, s) in enumerate(probe.certificates) if s.message == label)
+    values = probe.certificate_values(index)
+    assert float(values["radius"]) >= 0.25 and values["candidate"] in ("move_forward", "turn_left")
+    assert any(m.twist.linear.x == pytest.approx(0.1) and m.twist.angular.z == pytest.approx(0.3)
+               for _, m in probe.twists)
+    assert h.set_parameters(probe, fallback_sets="") == [(True, "")]
+    since = time.monotonic()
+    assert probe.wait_for(reason_since(probe, since, "abstain", "below_threshold"), 10,
+                          publish=publish_frames(probe, BORDER))
 
 
 def test_deactivate_publishes_a_stop_and_reactivate_resumes(ros):

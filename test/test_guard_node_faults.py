@@ -15,6 +15,7 @@ from rs_vla_guard import scenes
 DOMAIN = 62
 HERE = os.path.dirname(os.path.abspath(__file__))
 LEFT = scenes.render(scenes.Scene([scenes.Block("red", 0.15, 0.2)]))
+BORDER = scenes.render(scenes.Scene([scenes.Block("red", 0.31, 0.15)]))  # move_forward / turn_left split
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,7 @@ def test_fleet_rendered_gate_mode_forwards_only_agreeing_commands(probe, tmp_pat
     fleet = tmp_path / "fleet.yaml"
     fleet.write_text(
         "limits:\n  radius_threshold: {min: 0.2}\n"
-        "defaults:\n  gate_mode: true\n"
+        "defaults:\n  gate_mode: true\n  fallback_sets: 'move_forward+turn_left, move_forward+turn_right'\n"
         "robots:\n  gatebot: {radius_threshold: 0.2}\n  lowbot: {radius_threshold: 0.1}\n")
     check = subprocess.run([sys.executable, "-m", "rs_vla_guard.cli", "fleet", "check", str(fleet)],
                            capture_output=True, text=True)
@@ -100,13 +101,13 @@ def test_fleet_rendered_gate_mode_forwards_only_agreeing_commands(probe, tmp_pat
     expected_hash = re.search(r"config_hash (\w+)", rendered.read_text()).group(1)
     process = h.start_node(DOMAIN, str(rendered), log_path=str(tmp_path / "gate.log"))
 
-    def command(linear_x, angular_z):
+    def command(linear_x, angular_z, frame=LEFT):
         def publish():
             msg = TwistStamped()
             msg.header.stamp = probe.now()
             msg.twist.linear.x, msg.twist.angular.z = linear_x, angular_z
             probe.command_pub.publish(msg)
-            probe.image_pub.publish(h.image_msg(LEFT, probe.now()))
+            probe.image_pub.publish(h.image_msg(frame, probe.now()))
         return publish
 
     try:
@@ -122,6 +123,14 @@ def test_fleet_rendered_gate_mode_forwards_only_agreeing_commands(probe, tmp_pat
         late = [m for t, m in probe.twists if t >= seen + 0.5]
         assert late and all(m.twist.linear.x == 0.0 and m.twist.angular.z == 0.0 for m in late)
         assert json.loads(values["counts"])
+        # On the move/turn border only the fallback set certifies: a command of either member passes.
+        forwarded = lambda: any(abs(m.twist.linear.x - 0.15) < 1e-9 for t, m in probe.twists if t >= seen)  # noqa: E731
+        assert probe.wait_for(forwarded, 10, publish=command(0.15, 0.0, BORDER))
+        probe.spin(0.3)  # the certificate follows its twist
+        assert "move_forward+turn_left" in {s.message for _, s in probe.certificates}
+        since = time.monotonic()
+        assert probe.wait_for(lambda: "disagrees_with_command" in probe.reasons_since(since), 10,
+                              publish=command(0.0, -0.45, BORDER))
     finally:
         h.stop_node(process)
     probe.clear()
