@@ -50,7 +50,7 @@ def _probability(text: str) -> float:
 
 def _guard_overrides(args) -> Dict[str, object]:
     names = ("sigma", "alpha", "radius_threshold", "n_max", "certify_mode", "oracle_error", "policy", "seed",
-             "policy_mode", "device", "batch_size")
+             "policy_mode", "device", "batch_size", "fallback_sets")
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
 
@@ -67,6 +67,9 @@ def _add_guard_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--certify-mode", dest="certify_mode", choices=("sequential", "fixed"))
     group.add_argument("--oracle-error", dest="oracle_error", type=float)
     group.add_argument("--seed", type=int)
+    group.add_argument("--fallback-sets", dest="fallback_sets", metavar="SETS",
+                       help="certify a set of actions when the candidate alone is not, e.g. "
+                            "'move_forward+turn_left, move_forward+turn_right'")
 
 
 def read_image(path: str) -> np.ndarray:

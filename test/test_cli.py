@@ -34,6 +34,17 @@ def test_certify_json_carries_the_decision(left_scene):
     assert sum(decision["counts"].values()) == decision["n_samples"]
 
 
+def test_certify_on_a_border_frame_reports_the_fallback_set(tmp_path):
+    border = str(tmp_path / "border.png")
+    assert run("scene", "--target", "red", "--x", "0.31", "--width", "0.15", "-o", border).returncode == 0
+    result = run("certify", border, "--instruction", "go to the red block", "--json",
+                 "--fallback-sets", "move_forward+turn_left, move_forward+turn_right")
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["action"] == "move_forward+turn_left" and decision["certified"]
+    assert decision["candidate"] in ("move_forward", "turn_left")
+
+
 def test_certify_with_an_impossible_threshold_stops(left_scene):
     result = run("certify", left_scene, "--instruction", "go to the red block", "--radius-threshold", "3",
                  "--certify-mode", "fixed", "--n-max", "128", "--json")
@@ -48,6 +59,8 @@ def test_certify_with_an_impossible_threshold_stops(left_scene):
     (["plan", "--radius", "0.5", "--p", "1.5"], "must be in [0, 1]"),
     (["plan", "--radius", "-1", "--p", "0.9"], "must be > 0"),
     (["certify", "SCENE", "--instruction", "go", "--policy", "/no/model"], "not found"),
+    (["certify", "SCENE", "--instruction", "go", "--fallback-sets", "move_forward+stop"],
+     "fallback_sets: the safe action may not be a member"),
 ])
 def test_bad_input_exits_non_zero_with_a_message(args, needle, left_scene):
     result = run(*[left_scene if arg == "SCENE" else arg for arg in args])  # SCENE: a readable image

@@ -28,3 +28,22 @@ def test_pgd_within_the_radius_steers_the_policy_but_not_the_guarded_robot(built
     assert guarded.attack_l2_max <= eps + 1e-6 and unguarded.attack_l2_max <= eps + 1e-6
     assert unguarded.induced_actions > 0, unguarded  # the attack works on the base policy...
     assert guarded.induced_actions == 0, guarded  # ...and the certificate keeps it out of the robot's motion
+
+
+def test_fallback_sets_carry_the_robot_through_a_border_band_where_the_plain_guard_stops(builtin_guard, world):
+    # Seed 100 drives the robot into a move_forward / turn_left band: the plain guard stops there until a
+    # recovery spin; with the forward-or-turn sets it arcs through, and still only inside certified sets.
+    seed = CLEAN_SEEDS[0]
+    plain = simulate.run_episode(builtin_guard, world, seed, guarded=True, max_time_s=20.0)
+    builtin_guard.update(fallback_sets="move_forward+turn_left, move_forward+turn_right")
+    try:
+        with_sets = simulate.run_episode(builtin_guard, world, seed, guarded=True, max_time_s=20.0)
+        attacked = simulate.run_episode(builtin_guard, world, seed, guarded=True, attack="pgd",
+                                        eps=builtin_guard.params["radius_threshold"], max_time_s=3.0)
+    finally:
+        builtin_guard.update(fallback_sets="")
+    assert plain.stopped_steps > 0 and plain.recoveries > 0, plain  # the band exists for the plain guard
+    assert with_sets.reached_target and not with_sets.reached_wrong and with_sets.collision_steps == 0
+    assert with_sets.stopped_steps < plain.stopped_steps and with_sets.steps < plain.steps, with_sets
+    assert any("+" in action for action in with_sets.actions), with_sets.actions  # sets did the work
+    assert attacked.induced_actions == 0, attacked
