@@ -308,7 +308,7 @@ def _ros_demo(args) -> int:
     logs = tempfile.mkdtemp(prefix="rs_vla_guard_demo_")
     guard_args = [sys.executable, "-m", "rs_vla_guard.node", "--ros-args"]
     for name, value in _guard_overrides(args).items():
-        guard_args += ["-p", f"{name}:={value}"]
+        guard_args += ["-p", f"{name}:={json.dumps(value) if isinstance(value, str) else value}"]  # YAML-safe
     print("rs_vla_guard demo: a synthetic camera, an instruction publisher, the guard node and a monitor, each in "
           f"its own process (ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}; node logs in {logs}).")
     print("Loading the built-in policy; the scene starts when the guard is active (about 30 s of script).\n")
