@@ -40,6 +40,20 @@ def reasons_in(probe, since):
     return probe.reasons_since(since)
 
 
+def test_the_shipped_guard_yaml_starts_the_node_at_exactly_the_defaults(probe, tmp_path):
+    from rs_vla_guard import config
+
+    process = h.start_node(DOMAIN, os.path.join(os.path.dirname(HERE), "config", "guard.yaml"),
+                           log_path=str(tmp_path / "shipped.log"))
+    try:
+        assert probe.wait_for(lambda: "certified" in probe.reasons_since(0), 120, publish=frames(probe)), \
+            open(tmp_path / "shipped.log").read()[-2000:]
+        assert probe.certificate_values()["config_hash"] == config.config_hash(config.defaults())
+    finally:
+        h.stop_node(process)
+    probe.clear()
+
+
 def test_slow_policy_gives_deadline_exceeded_stops_while_diagnostics_flow(probe, tmp_path):
     params = h.write_params(tmp_path / "slow.yaml", {"deadline_s": 0.5, "image_timeout_s": 5.0})
     process = h.start_node(DOMAIN, params, script=os.path.join(HERE, "slow_guard_node.py"),
