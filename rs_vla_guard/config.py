@@ -223,8 +223,13 @@ def twist_of(params: Dict[str, Any], label: str) -> Tuple[float, float]:
     indices = [actions.index(m) for m in members_of(params, label)]  # ValueError for an unknown label
     linear = sum(params["action_linear_x"][i] for i in indices) / len(indices)
     angular = sum(params["action_angular_z"][i] for i in indices) / len(indices)
+    return capped(params, linear, angular)
+
+
+def capped(params: Dict[str, Any], linear_x: float, angular_z: float) -> Tuple[float, float]:
+    """A twist clamped to ``max_linear_speed`` / ``max_angular_speed``."""
     cap_linear, cap_angular = params["max_linear_speed"], params["max_angular_speed"]
-    return (max(-cap_linear, min(cap_linear, linear)), max(-cap_angular, min(cap_angular, angular)))
+    return (max(-cap_linear, min(cap_linear, linear_x)), max(-cap_angular, min(cap_angular, angular_z)))
 
 
 def effective(overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:

@@ -90,7 +90,7 @@ class Guard:
             self.oracle = KeywordOracle(self.actions)
         self.phrases = self.oracle.canonical_phrases() if self.mode != "action" else []
         self.generator = make_generator(policy.device, params["seed"])
-        self.config_hash = config.config_hash(params)
+        self._settle(params)
         self.batch_size = params["batch_size"] or self._auto_batch_size()
 
     def _auto_batch_size(self) -> int:
@@ -184,8 +184,15 @@ class Guard:
         read_only = [n for n in changes if config.SCHEMA[n].read_only and changes[n] != self.params[n]]
         if read_only:
             raise config.ConfigError([f"{n}: read-only, needs a reconfigure" for n in read_only])
+        self._settle(params)
+
+    def _settle(self, params: Dict[str, Any]) -> None:
+        """What follows from the parameters, computed once per change rather than per decision."""
         self.params = params
         self.config_hash = config.config_hash(params)
+        # fallback set (sorted action indices, as certificates report it) -> its label as configured
+        self._fallback_labels = {tuple(sorted(self.actions.index(a) for a in members)): config.set_label(members)
+                                 for members in config.fallback_sets(params)}
 
     def _decision(self, started: float, reason: str, certificate=None, error: str = "") -> Decision:
         p = self.params
@@ -195,9 +202,8 @@ class Guard:
                             p["sigma"], p["alpha"], p["radius_threshold"], self.policy.model_id, self.mode, error)
         candidate = self.actions[certificate.candidate] if certificate.candidate is not None else None
         counts = {(self.actions[c] if c != UNMAPPED else "unmapped"): k for c, k in sorted(certificate.counts.items())}
-        if certificate.fallback is not None:  # the label as configured
-            members = {self.actions[c] for c in certificate.fallback}
-            candidate_or_set = next(config.set_label(s) for s in config.fallback_sets(p) if set(s) == members)
+        if certificate.fallback is not None:
+            candidate_or_set = self._fallback_labels[certificate.fallback]
         else:
             candidate_or_set = candidate
         action = candidate_or_set if certificate.certified else safe
@@ -250,9 +256,8 @@ class Guard:
         p = self.params
         classify = self.classifier(instruction)
         sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator)
-        fallbacks = [tuple(self.actions.index(a) for a in members) for members in config.fallback_sets(p)]
         common = dict(sigma=p["sigma"], alpha=p["alpha"], oracle_error=p["oracle_error"],
-                      symmetric_oracle=p["symmetric_oracle"], fallbacks=fallbacks)
+                      symmetric_oracle=p["symmetric_oracle"], fallbacks=list(self._fallback_labels))
         if p["certify_mode"] == "fixed":
             return certify.certify_fixed(sampler, n0=p["n0"], n=p["n_max"], radius_threshold=p["radius_threshold"],
                                          **common)

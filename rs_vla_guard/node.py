@@ -340,14 +340,10 @@ class GuardNode(LifecycleNode):
         label = command_label(self._gate_oracle, command[0], command[1])
         if label not in config.members_of(self.params, certified_action):
             return safe, DISAGREES, (0.0, 0.0)
-        return certified_action, "certified", self._capped(command[0], command[1])
+        return certified_action, "certified", config.capped(self.params, command[0], command[1])
 
     def _twist_for(self, action: str):
         return config.twist_of(self.params, action)
-
-    def _capped(self, linear_x: float, angular_z: float):
-        cap_linear, cap_angular = self.params["max_linear_speed"], self.params["max_angular_speed"]
-        return (max(-cap_linear, min(cap_linear, linear_x)), max(-cap_angular, min(cap_angular, angular_z)))
 
     def _publish_stop(self, reason: str, detail: str = "", decision=None, image_age: Optional[float] = None) -> None:
         self._publish(self.params["safe_action"], reason, (0.0, 0.0), decision=decision, image_age=image_age,
