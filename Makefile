@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv train-builtin clean-venv
+.PHONY: demo test test-fast venv train-builtin clean-venv
 
 venv: $(STAMP)
 
@@ -22,11 +22,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q test
 
+# Everything but the slow tiers (ROS processes, MuJoCo, transformers models): seconds, for work in progress.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q test -m "not ros and not sim and not model"
+
 # Two stages (~30 + ~10 min on 2 cores): the renderer task from scratch, then fine-tuning on a mix of
 # renderer scenes and MuJoCo camera views, so one policy serves the demo and the simulation.
 train-builtin: $(STAMP)
-	$(PY) -m rs_vla_guard.policies.train_builtin --out build/builtin-renderer
-	MUJOCO_GL=egl $(PY) -m rs_vla_guard.policies.train_builtin --init build/builtin-renderer \
+	$(PY) -m rs_vla_guard.policies.builtin.train --out build/builtin-renderer
+	MUJOCO_GL=egl $(PY) -m rs_vla_guard.policies.builtin.train --init build/builtin-renderer \
 		--steps 2500 --lr 5e-4 --curriculum-steps 0 --sim-views 3000 --sim-fraction 0.5
 
 clean-venv:

@@ -12,7 +12,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={package_name: model_files + ["assets/*", "assets/**/*"]},
+    package_data={package_name: model_files + ["sim/assets/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
@@ -46,7 +46,7 @@ setup(
         ],
         "test": ["pytest", "pytest-timeout", "hypothesis"],
         "bench": ["matplotlib"],
-        # Closed-loop simulation (rs_vla_guard.sim_world); headless rendering needs MUJOCO_GL=egl.
+        # Closed-loop simulation (rs_vla_guard.sim); headless rendering needs MUJOCO_GL=egl.
         "sim": ["mujoco"],
     },
     zip_safe=True,
@@ -56,10 +56,10 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
-            "rs-vla-guard = rs_vla_guard.cli:main",
-            "guard_node = rs_vla_guard.node:main",
-            "sim_node = rs_vla_guard.sim_node:main",
-            "attack_node = rs_vla_guard.attack_node:main",
+            "rs-vla-guard = rs_vla_guard.tools.cli:main",
+            "guard_node = rs_vla_guard.ros.guard_node:main",
+            "sim_node = rs_vla_guard.ros.sim_node:main",
+            "attack_node = rs_vla_guard.ros.attack_node:main",
         ],
     },
 )

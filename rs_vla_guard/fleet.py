@@ -1,4 +1,4 @@
-"""Fleet safety configuration: fleet-wide limits, shared defaults, per-robot overrides (no rclpy).
+"""Fleet safety configuration: fleet-wide limits, shared defaults, per-robot overrides.
 
 File layout::
 
@@ -23,7 +23,7 @@ from typing import Any, Dict, List
 
 import yaml
 
-from . import config
+from . import params as P
 
 LIMIT_KINDS = ("min", "max", "max_abs", "allowed", "equals")
 
@@ -76,7 +76,7 @@ def robot_parameters(document: Dict[str, Any], robot: str) -> Dict[str, Any]:
     robots = document["robots"]
     if robot not in robots:
         raise FleetError(f"no robot {robot!r} in the fleet (robots: {', '.join(sorted(robots))})")
-    params = config.defaults()
+    params = P.defaults()
     params.update(document.get("defaults") or {})
     params.update(robots[robot] or {})
     return params
@@ -87,7 +87,7 @@ def check(document: Dict[str, Any]) -> Dict[str, List[str]]:
     limits = document.get("limits") or {}
     structural = []
     for name, rule in limits.items():
-        if name not in config.SCHEMA:
+        if name not in P.SCHEMA:
             structural.append(f"limits.{name}: unknown parameter")
         elif not isinstance(rule, dict) or not rule or set(rule) - set(LIMIT_KINDS):
             structural.append(f"limits.{name}: must be a mapping of {', '.join(LIMIT_KINDS)}")
@@ -100,7 +100,7 @@ def check(document: Dict[str, Any]) -> Dict[str, List[str]]:
             report[robot] = [f"overrides must be a mapping, got {overrides!r}"]
             continue
         params = robot_parameters(document, robot)
-        problems = config.validate(params)
+        problems = P.validate(params)
         for name, rule in limits.items():
             problems += _limit_problems(name, params.get(name), rule)
         report[robot] = problems
@@ -114,7 +114,7 @@ def render(document: Dict[str, Any], robot: str, source: str = "") -> str:
         robot_parameters(document, robot)  # raises the "no robot" error
     if problems:
         raise FleetError(f"robot {robot} violates the fleet configuration: " + "; ".join(problems))
-    params = config.effective(robot_parameters(document, robot))
+    params = P.effective(robot_parameters(document, robot))
     header = (f"rs_vla_guard parameters for robot '{robot}', rendered from {source or 'a fleet file'}.\n"
-              f"Do not edit: change the fleet file and render again. config_hash {config.config_hash(params)}")
-    return config.to_ros_yaml(params, header=header)
+              f"Do not edit: change the fleet file and render again. config_hash {P.config_hash(params)}")
+    return P.to_ros_yaml(params, header=header)

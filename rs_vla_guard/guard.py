@@ -1,4 +1,4 @@
-"""The Guard: one frame + one instruction -> a certified :class:`Decision` (no rclpy here).
+"""The Guard: one frame + one instruction -> a certified :class:`Decision`.
 
 Pipeline per decision: frame -> policy input once (resize, [0,1]) -> candidate = f(clean input) ->
 noisy batches on the device -> policy -> oracle -> counts -> sequential (or fixed) certification.
@@ -15,16 +15,13 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 import torch
 
-from . import certify, config
-from .oracles import UNMAPPED, BinningOracle, KeywordOracle
-from .policies.base import PolicyError
+from . import actions as A
+from . import certification
+from . import params as P
+from .oracles import UNMAPPED, make_oracle
+from .policies.base import PolicyError, Probes, generic_probe_frames
+from .policies.factory import make_policy
 from .sampling import NoisySampler, auto_batch_size, frame_to_input, make_generator, predict_clean, resolve_device
-
-# Stop reasons beyond the certifier's own (certified / below_threshold / abstain).
-NO_INSTRUCTION = "no_instruction"
-INVALID_IMAGE = "invalid_image"
-POLICY_ERROR = "policy_error"
-SENSITIVITY_PROBE_INSTRUCTIONS = ("go to the red block", "go to the blue block", "go to the green block")
 
 
 class BlindPolicyError(PolicyError):
@@ -52,6 +49,7 @@ class Decision:
     model_id: str
     mode: str
     error: str = ""
+    config_hash: str = ""
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -63,16 +61,11 @@ def _finite(value: float) -> float:
     return value if np.isfinite(value) else 1e9
 
 
-def load_policy(params: Dict[str, Any], device: torch.device):
-    """The policy named by ``params['policy']``: the built-in model or a local model directory."""
-    from .policies.builtin import BUILTIN_DIR
-    from .policies.transformers_vlm import TransformersVLM
-
-    path = BUILTIN_DIR if params["policy"] == "builtin" else params["policy"]
-    return TransformersVLM.from_pretrained(
-        path, device=device, trust_remote_code=params["trust_remote_code"], dtype=params["dtype"],
-        max_new_tokens=params["max_new_tokens"],
-    )
+def stop_decision(params: Dict[str, Any], reason: str, error: str = "", *, model_id: str = "", mode: str = "",
+                  latency_ms: float = 0.0) -> Decision:
+    """The safe action for ``reason`` before any sampling (no frame, stale frame, bad input, ...)."""
+    return Decision(params["safe_action"], None, False, 0.0, 0.0, 0, {}, reason, latency_ms, params["sigma"],
+                    params["alpha"], params["radius_threshold"], model_id, mode, error, P.config_hash(params))
 
 
 class Guard:
@@ -84,10 +77,7 @@ class Guard:
         self._batch_seconds = 0.0  # estimated time of one sampling batch (see _time_budget)
         self.actions: List[str] = list(params["actions"])
         self.mode = self._resolve_mode(params["policy_mode"])
-        if self.mode == "action":
-            self.oracle = BinningOracle(self.actions)
-        else:
-            self.oracle = KeywordOracle(self.actions)
+        self.oracle = make_oracle(self.mode, self.actions)
         self.phrases = self.oracle.canonical_phrases() if self.mode != "action" else []
         self.generator = make_generator(policy.device, params["seed"])
         self._settle(params)
@@ -95,8 +85,7 @@ class Guard:
 
     def _auto_batch_size(self) -> int:
         """``batch_size: 0``: the largest batch that fits (CUDA), found once when the guard is built."""
-        probe_instruction = SENSITIVITY_PROBE_INSTRUCTIONS[0]
-        return auto_batch_size(self.classifier(probe_instruction), (3, *self.policy.input_size),
+        return auto_batch_size(self.classifier(self.probes().instructions[0]), (3, *self.policy.input_size),
                                self.policy.device, limit=self.params["n_max"])
 
     @classmethod
@@ -106,9 +95,9 @@ class Guard:
         Loads the policy (unless one is given), warms it up, and, unless ``allow_blind_policy``, refuses a
         policy whose output ignores the image or the instruction (:class:`BlindPolicyError`).
         """
-        params = config.effective(overrides)
+        params = P.effective(overrides)
         if policy is None:
-            policy = load_policy(params, resolve_device(params["device"]))
+            policy = make_policy(params, resolve_device(params["device"]))
         guard = cls(policy, params)
         if check and not params["allow_blind_policy"]:
             guard.check_sensitivity()
@@ -134,6 +123,13 @@ class Guard:
             return lambda pixels: torch.from_numpy(self.oracle(self.policy.generate(pixels, instruction)))
         return lambda pixels: self.oracle(self.policy.act(pixels, instruction))
 
+    def attack_scores(self, instruction: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Differentiable B x C scores of the actions for ``instruction`` whose argmax is f's label: what
+        attacks ascend. Only for policies that declare gradients (``Policy.differentiable``)."""
+        if not self.policy.differentiable or self.mode == "action":
+            raise PolicyError(f"policy {self.policy.model_id} ({self.mode} mode) offers no differentiable scores")
+        return lambda pixels: self.policy.log_likelihoods(pixels.to(self.policy.device), instruction, self.phrases)
+
     def output_signature(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:
         """A continuous summary of the policy's outputs, used to tell whether inputs change them."""
         if self.mode == "action":
@@ -143,25 +139,22 @@ class Guard:
         labels = self.classifier(instruction)(pixels)
         return torch.nn.functional.one_hot(labels.clamp(min=0), len(self.actions)).float()
 
+    def probes(self) -> Probes:
+        """Frames and instructions of the sensitivity check: the policy's own task's when it brings them
+        (the built-in policies), else generic frames and the ``probe_instructions`` parameter."""
+        if self.policy.probes is not None:
+            return self.policy.probes
+        return Probes(generic_probe_frames(), list(self.params["probe_instructions"]))
+
     def check_sensitivity(self, tolerance: float = 0.02) -> Dict[str, float]:
         """Refuse a policy whose outputs do not move with clearly different images or instructions.
 
-        Probes: rendered task scenes (target left / right / ahead / absent), black and white frames.
         Returns the largest output change seen for images and for instructions.
         """
-        from . import scenes
-
-        probes = [
-            scenes.Scene([scenes.Block("red", 0.15, 0.25)]),
-            scenes.Scene([scenes.Block("blue", 0.85, 0.25)]),
-            scenes.Scene([scenes.Block("green", 0.5, 0.2), scenes.Block("red", 0.2, 0.15)]),
-            scenes.Scene([]),
-        ]
-        frames = [scenes.render(s, 128, 96) for s in probes]
-        frames += [np.zeros((96, 128, 3), np.uint8), np.full((96, 128, 3), 255, np.uint8)]
-        pixels = torch.from_numpy(np.stack([frame_to_input(f, self.policy.input_size) for f in frames]))
+        probes = self.probes()
+        pixels = torch.from_numpy(np.stack([frame_to_input(f, self.policy.input_size) for f in probes.frames]))
         pixels = pixels.to(self.policy.device)
-        signatures = [self.output_signature(pixels, text) for text in SENSITIVITY_PROBE_INSTRUCTIONS]
+        signatures = [self.output_signature(pixels, text) for text in probes.instructions]
         image_change = max(float((s - s[:1]).abs().max()) for s in signatures)
         instruction_change = max(float((s - signatures[0]).abs().max()) for s in signatures[1:])
         if image_change < tolerance:
@@ -180,36 +173,36 @@ class Guard:
         """Apply runtime parameter changes (validated together with the rest; ConfigError if invalid)."""
         params = dict(self.params)
         params.update(changes)
-        params = config.effective(params)
-        read_only = [n for n in changes if config.SCHEMA[n].read_only and changes[n] != self.params[n]]
+        params = P.effective(params)
+        read_only = [n for n in changes if P.SCHEMA[n].read_only and changes[n] != self.params[n]]
         if read_only:
-            raise config.ConfigError([f"{n}: read-only, needs a reconfigure" for n in read_only])
+            raise P.ConfigError([f"{n}: read-only, needs a reconfigure" for n in read_only])
         self._settle(params)
 
     def _settle(self, params: Dict[str, Any]) -> None:
         """What follows from the parameters, computed once per change rather than per decision."""
         self.params = params
-        self.config_hash = config.config_hash(params)
+        self.config_hash = P.config_hash(params)
         # fallback set (sorted action indices, as certificates report it) -> its label as configured
-        self._fallback_labels = {tuple(sorted(self.actions.index(a) for a in members)): config.set_label(members)
-                                 for members in config.fallback_sets(params)}
+        self._fallback_labels = {tuple(sorted(self.actions.index(a) for a in members)): A.set_label(members)
+                                 for members in A.fallback_sets(params)}
 
     def _decision(self, started: float, reason: str, certificate=None, error: str = "") -> Decision:
         p = self.params
-        safe = p["safe_action"]
+        latency_ms = (time.perf_counter() - started) * 1e3
         if certificate is None:
-            return Decision(safe, None, False, 0.0, 0.0, 0, {}, reason, (time.perf_counter() - started) * 1e3,
-                            p["sigma"], p["alpha"], p["radius_threshold"], self.policy.model_id, self.mode, error)
+            return stop_decision(p, reason, error, model_id=self.policy.model_id, mode=self.mode,
+                                 latency_ms=latency_ms)
         candidate = self.actions[certificate.candidate] if certificate.candidate is not None else None
         counts = {(self.actions[c] if c != UNMAPPED else "unmapped"): k for c, k in sorted(certificate.counts.items())}
         if certificate.fallback is not None:
             candidate_or_set = self._fallback_labels[certificate.fallback]
         else:
             candidate_or_set = candidate
-        action = candidate_or_set if certificate.certified else safe
+        action = candidate_or_set if certificate.certified else p["safe_action"]
         return Decision(action, candidate, certificate.certified, certificate.radius, certificate.p_lower,
-                        certificate.n_samples, counts, certificate.reason, (time.perf_counter() - started) * 1e3,
-                        p["sigma"], p["alpha"], p["radius_threshold"], self.policy.model_id, self.mode, error)
+                        certificate.n_samples, counts, certificate.reason, latency_ms, p["sigma"], p["alpha"],
+                        p["radius_threshold"], self.policy.model_id, self.mode, error, self.config_hash)
 
     def decide(self, frame_rgb: np.ndarray, instruction: str, deadline_s: Optional[float] = None) -> Decision:
         """Certify the policy's action for ``frame_rgb`` (HxWx3 uint8 RGB) under ``instruction``.
@@ -221,16 +214,16 @@ class Guard:
         """
         started = time.perf_counter()
         if not isinstance(instruction, str) or not instruction.strip():
-            return self._decision(started, NO_INSTRUCTION)
+            return self._decision(started, A.NO_INSTRUCTION)
         try:
             clean = frame_to_input(frame_rgb, self.policy.input_size)
         except (ValueError, TypeError) as error:
-            return self._decision(started, INVALID_IMAGE, error=str(error))
+            return self._decision(started, A.INVALID_IMAGE, error=str(error))
         try:
             certificate = self._certify(torch.from_numpy(clean).to(self.policy.device), instruction.strip(),
                                         self._time_budget(started, deadline_s))
         except Exception as error:  # any failure of the model must end in a stop, not a crash
-            return self._decision(started, POLICY_ERROR, error=f"{type(error).__name__}: {error}")
+            return self._decision(started, A.POLICY_ERROR, error=f"{type(error).__name__}: {error}")
         return self._decision(started, certificate.reason, certificate)
 
     def _time_budget(self, started: float, deadline_s: Optional[float]) -> Optional[Callable[[], bool]]:
@@ -252,18 +245,18 @@ class Guard:
         return out_of_time
 
     def _certify(self, clean: torch.Tensor, instruction: str,
-                 out_of_time: Optional[Callable[[], bool]] = None) -> certify.Certificate:
+                 out_of_time: Optional[Callable[[], bool]] = None) -> certification.Certificate:
         p = self.params
         classify = self.classifier(instruction)
         sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator)
         common = dict(sigma=p["sigma"], alpha=p["alpha"], oracle_error=p["oracle_error"],
                       symmetric_oracle=p["symmetric_oracle"], fallbacks=list(self._fallback_labels))
         if p["certify_mode"] == "fixed":
-            return certify.certify_fixed(sampler, n0=p["n0"], n=p["n_max"], radius_threshold=p["radius_threshold"],
+            return certification.certify_fixed(sampler, n0=p["n0"], n=p["n_max"], radius_threshold=p["radius_threshold"],
                                          **common)
         # f(clean input) is chosen without the estimation samples; if unmapped, n0 noisy samples select.
         candidate = predict_clean(classify, clean)
-        return certify.certify_sequential(
+        return certification.certify_sequential(
             sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=self.batch_size,
             candidate=candidate, n0=p["n0"], out_of_time=out_of_time, **common)
 

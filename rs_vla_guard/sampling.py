@@ -49,7 +49,9 @@ class NoisySampler:
     """Draws labels f(x + e), e ~ N(0, sigma^2 I), for one clean input x, batch by batch on the device.
 
     Calling the sampler with m returns m labels as a numpy int64 array (the certifier's ``sample``).
-    The generator is seeded per decision, so a decision is reproducible from (frame, instruction, seed).
+    The generator belongs to the guard and is seeded once (``seed``), so a sequence of decisions is
+    reproducible from its frames, instructions and the seed; callers that need one decision on its own
+    reproducible (replay, episodes) reseed the generator before it.
     """
 
     def __init__(

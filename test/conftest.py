@@ -40,7 +40,7 @@ def builtin_guard():
 @pytest.fixture(scope="module")
 def world():
     """The MuJoCo arena, one per test module (closed afterwards)."""
-    from rs_vla_guard.sim_world import World
+    from rs_vla_guard.sim.world import World
 
     world = World()
     yield world

@@ -12,9 +12,9 @@ import time
 import numpy as np
 import yaml
 
-from rs_vla_guard.cli import die_with_parent
+from rs_vla_guard.tools.processes import die_with_parent
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
 
 
 def ros_env(domain_id: int) -> dict:
@@ -26,10 +26,10 @@ def ros_env(domain_id: int) -> dict:
 
 
 def latched_qos():
-    """Reliable + transient local, depth 1: the QoS of instructions and of the sim's episode."""
-    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    """The QoS of instructions and of the sim's episode (the package's own profile)."""
+    from rs_vla_guard.ros.qos import LATCHED
 
-    return QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    return LATCHED
 
 
 def use_domain(domain_id: int) -> None:
@@ -43,7 +43,7 @@ def write_params(path, params: dict) -> str:
     return str(path)
 
 
-def start_node(domain_id: int, params_file: str = None, *, script: str = None, module: str = "rs_vla_guard.node",
+def start_node(domain_id: int, params_file: str = None, *, script: str = None, module: str = "rs_vla_guard.ros.guard_node",
                log_path=None, extra=()):
     """The guard node (or ``script``/``module``, another node) as a separate process, like ``ros2 run``."""
     args = [sys.executable] + ([script] if script else ["-m", module]) + ["--ros-args"]
@@ -66,16 +66,10 @@ def stop_node(process, timeout=10.0) -> None:
 
 
 def image_msg(frame: np.ndarray, stamp, encoding="rgb8", frame_id="camera"):
-    from sensor_msgs.msg import Image
+    """sensor_msgs/Image of ``frame`` (the package's own conversion, imported once ROS is set up)."""
+    from rs_vla_guard.ros.messages import image_msg as build
 
-    msg = Image()
-    msg.header.stamp = stamp
-    msg.header.frame_id = frame_id
-    msg.height, msg.width = frame.shape[:2]
-    msg.encoding = encoding
-    msg.step = frame.shape[1] * (frame.shape[2] if frame.ndim == 3 else 1)
-    msg.data = frame.tobytes()
-    return msg
+    return build(frame, stamp, encoding=encoding, frame_id=frame_id)
 
 
 class Probe:
@@ -86,13 +80,14 @@ class Probe:
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
         from geometry_msgs.msg import Twist, TwistStamped
         from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import Image
         from std_msgs.msg import String
 
+        from rs_vla_guard.ros.qos import SENSOR_DATA
+
         self.node = rclpy.create_node(name)
         latched = latched_qos()
-        self.image_pub = self.node.create_publisher(Image, "image", qos_profile_sensor_data)
+        self.image_pub = self.node.create_publisher(Image, "image", SENSOR_DATA)
         self.instruction_pub = self.node.create_publisher(String, "instruction", latched)
         twist = TwistStamped if stamped else Twist
         self.command_pub = self.node.create_publisher(twist, "cmd_vel_in", 10)

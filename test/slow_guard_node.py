@@ -7,7 +7,7 @@ import sys
 import time
 
 from rs_vla_guard.guard import Guard
-from rs_vla_guard.node import GuardNode, main
+from rs_vla_guard.ros.guard_node import GuardNode, main
 
 SLEEP_S = 1.5
 

@@ -8,9 +8,10 @@ import xml.etree.ElementTree as ET
 import pytest
 import yaml
 
-from rs_vla_guard import config, scenes
+from rs_vla_guard import params as config
+from rs_vla_guard.tasks import blocks as scenes
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from paths import ROOT
 WORLD = ET.parse(os.path.join(ROOT, "worlds", "arena.sdf")).getroot()
 BRIDGE = yaml.safe_load(open(os.path.join(ROOT, "config", "gz_bridge.yaml")))
 BY_ROS_TOPIC = {entry["ros_topic_name"]: entry for entry in BRIDGE}
@@ -44,7 +45,7 @@ def test_world_declares_camera_drive_and_sensors_system():
 
 
 def test_world_matches_the_mujoco_arena_camera_and_block_colours():
-    mjcf = ET.parse(os.path.join(ROOT, "rs_vla_guard", "assets", "arena.xml")).getroot()
+    mjcf = ET.parse(os.path.join(ROOT, "rs_vla_guard", "sim", "assets", "arena.xml")).getroot()
     fovy = math.radians(float(next(c for c in mjcf.iter("camera") if c.get("name") == "front").get("fovy")))
     horizontal = 2 * math.atan(math.tan(fovy / 2) * 160 / 120)
     camera = next(s for s in WORLD.iter("sensor") if s.get("type") == "camera")

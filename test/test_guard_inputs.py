@@ -3,8 +3,10 @@ import numpy as np
 import pytest
 import torch
 
-from rs_vla_guard.config import ConfigError
+from rs_vla_guard.params import ConfigError
 from rs_vla_guard.guard import Guard
+
+pytestmark = pytest.mark.model
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ built-in policy's word-level vocabulary so no tokenizer download is needed.
 """
 import torch
 
-from rs_vla_guard.policies import builtin
+from rs_vla_guard.policies.builtin import architecture as builtin
 
 
 def save_tiny_llava(path, *, blind=False, seed=1):

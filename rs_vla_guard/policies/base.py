@@ -1,38 +1,92 @@
-"""The policy protocol every adapter implements.
+"""The policy protocol every adapter implements, as a base class with one method per inference mode.
 
 An adapter receives a batch of float pixel tensors already on its device (B x 3 x H x W in [0, 1],
 H x W = ``input_size``: the space the certified radius lives in) plus one instruction, and returns raw
 outputs; the guard's oracle turns them into action indices. Normalisation to the model's mean/std
-happens inside the adapter, on the device.
+happens inside the adapter, on the device; nothing runs a processor per noisy image.
 
-Modes (an adapter lists the ones it supports in ``modes``):
+Modes (an adapter lists the ones it implements in ``modes``; the others raise :class:`PolicyError`):
 - ``score``: ``score(pixels, instruction, phrases)`` -> B x C log-likelihoods of closed-set phrases
   (one batched forward per noisy image; fast);
 - ``generate``: ``generate(pixels, instruction)`` -> B strings (greedy decoding; general);
-- ``action``: ``act(pixels, instruction)`` -> B x D continuous action vectors (binning oracle).
+- ``action``: ``act(pixels, instruction, state)`` -> B x T x D continuous actions (T = 1 for
+  single-step policies; binning oracle).
+
+Attacks differentiate the policy: an adapter that supports it sets ``differentiable`` and implements
+:meth:`Policy.log_likelihoods` (``score`` with autograd on). Nothing assumes it of other adapters.
+
+``probes``: a policy trained on a known task (the built-in ones) brings that task's frames and
+instructions for the configure-time sensitivity check; others are probed with
+:func:`generic_probe_frames` and the ``probe_instructions`` parameter.
 """
 from __future__ import annotations
 
-from typing import List, Protocol, Sequence, Tuple, runtime_checkable
+from dataclasses import dataclass
+from typing import List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
+
+MODES = ("score", "generate", "action")
 
 
 class PolicyError(RuntimeError):
     """A policy could not be loaded or run; the message says why."""
 
 
-@runtime_checkable
-class Policy(Protocol):
-    model_id: str
-    device: torch.device
-    input_size: Tuple[int, int]
-    modes: Tuple[str, ...]
+@dataclass
+class Probes:
+    """Clearly different frames (HxWx3 uint8 RGB) and instructions for the sensitivity check."""
 
-    def score(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor: ...
+    frames: List[np.ndarray]
+    instructions: List[str]
 
-    def generate(self, pixels: torch.Tensor, instruction: str) -> List[str]: ...
 
-    def act(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor: ...
+class Policy:
+    """Base class of the adapters: declares what a policy offers, and refuses what it does not."""
 
-    def release(self) -> None: ...
+    model_id: str = "policy"
+    device: torch.device = torch.device("cpu")
+    input_size: Tuple[int, int] = (224, 224)
+    modes: Tuple[str, ...] = ()
+    differentiable: bool = False
+    probes: Optional[Probes] = None
+
+    def score(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor:
+        """B x C log-likelihoods of each phrase as the answer (``score`` mode)."""
+        raise self._unsupported("score")
+
+    def generate(self, pixels: torch.Tensor, instruction: str) -> List[str]:
+        """B answers by greedy decoding (``generate`` mode)."""
+        raise self._unsupported("generate")
+
+    def act(self, pixels: torch.Tensor, instruction: str, state: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """B x T x D actions (``action`` mode); ``state`` is the robot state, B x S, when the policy takes one."""
+        raise self._unsupported("action")
+
+    def log_likelihoods(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor:
+        """:meth:`score` with autograd left on: what attacks differentiate (``differentiable`` policies)."""
+        raise PolicyError(f"policy {self.model_id} offers no gradients (attacks need a differentiable policy)")
+
+    def release(self) -> None:
+        """Free the model's memory (lifecycle cleanup); the policy is unusable afterwards."""
+
+    def _unsupported(self, mode: str) -> PolicyError:
+        return PolicyError(f"policy {self.model_id} supports modes {tuple(self.modes)}, not {mode!r}")
+
+
+def generic_probe_frames(height: int = 96, width: int = 128) -> List[np.ndarray]:
+    """Clearly different frames for any camera policy: black, white, mid grey, left/right and top/bottom
+    halves, and saturated red, green and blue."""
+    black = np.zeros((height, width, 3), np.uint8)
+    frames = [black, np.full_like(black, 255), np.full_like(black, 128)]
+    left = black.copy()
+    left[:, : width // 2] = 255
+    top = black.copy()
+    top[: height // 2] = 255
+    frames += [left, left[:, ::-1].copy(), top]
+    for channel in range(3):
+        colour = black.copy()
+        colour[:, :, channel] = 255
+        frames.append(colour)
+    return frames

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from .base import PolicyError
+from .base import Policy, PolicyError
 
 
 def model_fingerprint(path: str) -> str:
@@ -126,10 +125,33 @@ class _CandidateTree:
         self.count = count
 
 
-class TransformersVLM:
+class PixelNormaliser:
+    """[0, 1] pixels -> the model's pixel values, ``(x - mean) / std`` per channel with the image processor's
+    statistics, on the device. The adapter and the built-in policy's training share it, so both feed the
+    model the same numbers."""
+
+    def __init__(self, image_processor, device: torch.device, dtype: torch.dtype = torch.float32):
+        mean = getattr(image_processor, "image_mean", None) or [0.5, 0.5, 0.5]
+        std = getattr(image_processor, "image_std", None) or [0.5, 0.5, 0.5]
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
+        self.dtype = dtype
+
+    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
+        return ((pixels - self.mean) / self.std).to(self.dtype)
+
+
+def load(path: str, params: Dict, device: torch.device) -> "TransformersVLM":
+    """The factory's entry point: a model directory with the guard's parameters."""
+    return TransformersVLM.from_pretrained(path, device=device, trust_remote_code=params["trust_remote_code"],
+                                           dtype=params["dtype"], max_new_tokens=params["max_new_tokens"])
+
+
+class TransformersVLM(Policy):
     """A transformers VLM behind the :class:`~rs_vla_guard.policies.base.Policy` protocol."""
 
     modes = ("score", "generate")
+    differentiable = True
 
     def __init__(self, model, processor, *, device: torch.device, model_id: str, max_new_tokens: int = 8,
                  autocast_dtype: Optional[torch.dtype] = None):
@@ -144,11 +166,8 @@ class TransformersVLM:
         if hasattr(image_processor, "do_image_splitting"):
             # One view per image: the certified radius is over that view's pixels.
             image_processor.do_image_splitting = False
-        mean = getattr(image_processor, "image_mean", None) or [0.5, 0.5, 0.5]
-        std = getattr(image_processor, "image_std", None) or [0.5, 0.5, 0.5]
-        self._mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        self._std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
         self._dtype = next(model.parameters()).dtype
+        self._normalise = PixelNormaliser(image_processor, device, self._dtype)
         self._prepared: Dict[str, _Prepared] = {}
         self._candidates: Dict[Tuple[str, ...], Tuple[torch.Tensor, torch.Tensor]] = {}
         self._trees: Dict[Tuple[str, ...], _CandidateTree] = {}
@@ -260,8 +279,7 @@ class TransformersVLM:
             prepared.prefix_kv, prepared.prefix_length = None, 0
 
     def _pixel_values(self, pixels: torch.Tensor, prepared: _Prepared) -> torch.Tensor:
-        normalised = ((pixels - self._mean) / self._std).to(self._dtype)
-        return normalised.view(pixels.shape[0], *prepared.pixel_shape[1:])
+        return self._normalise(pixels).view(pixels.shape[0], *prepared.pixel_shape[1:])
 
     def _candidate_ids(self, phrases: Sequence[str]) -> Tuple[torch.Tensor, torch.Tensor]:
         key = tuple(phrases)
@@ -384,9 +402,6 @@ class TransformersVLM:
             )
         return self.tokenizer.batch_decode(out[:, prepared.prompt_length:], skip_special_tokens=True)
 
-    def act(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:
-        raise PolicyError(f"{self.model_id} outputs text, not action vectors: use policy_mode score or generate")
-
     def release(self) -> None:
         """Drop the model and free device memory (lifecycle cleanup)."""
         self.model = None
@@ -429,8 +444,3 @@ def _autocast_dtype(dtype: str, device: torch.device, bf16_supported: Optional[b
     if bf16_supported is None:
         bf16_supported = torch.cuda.is_bf16_supported()
     return torch.bfloat16 if bf16_supported else torch.float16
-
-
-def describe(path: str) -> dict:
-    with open(os.path.join(path, "config.json")) as handle:
-        return json.load(handle)

@@ -1,0 +1,282 @@
+"""The Gaussian-L2 certificate: Cohen's fixed two-stage CERTIFY and the anytime-valid sequential test.
+
+Guarantee (Cohen, Rosenfeld, Kolter 2019, Theorem 1): let g(x) = argmax_c P(f(x + e) = c) with
+e ~ N(0, sigma^2 I). If ``p_lower`` is a (1 - alpha) lower confidence bound on P(f(x + e) = c_hat) and
+p_lower > 1/2, then with probability >= 1 - alpha over the sampling, g(x + d) = c_hat for every
+||d||_2 < R = sigma * Phi^-1(p_lower).
+
+Both tests consume a ``sample(m)`` callable that returns ``m`` class indices of the base classifier
+f = oracle o policy on independently noised copies of the input (``-1`` = an output the oracle could
+not map), and return a :class:`Certificate`.
+
+Fallback sets: the same theorem holds for the binary classifier 1[f(x + e) in S] of any set S of
+classes fixed before the estimation samples: if the lower bound on P(f(x + e) in S) exceeds 1/2, the
+smoothed policy puts more than half its probability on S for every ||d||_2 < R. Testing the candidate
+and m sets on the same samples splits alpha into m + 1 equal shares (union bound), so the chance that any
+reported bound is false stays <= alpha.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .bounds import (check_parameters, lower_confidence_bound, oracle_corrected, probability_for_radius,
+                     radius_from_lower_bound, upper_confidence_bound)
+
+Sampler = Callable[[int], Sequence[int]]
+
+# The statistical outcomes a certificate reports (the package's one list of reasons, ``actions.py``,
+# adds the guard's and the node's own stop reasons to these).
+CERTIFIED = "certified"
+BELOW_THRESHOLD = "below_threshold"
+ABSTAIN = "abstain"
+OUT_OF_TIME = "deadline_exceeded"
+
+
+@dataclass
+class Certificate:
+    """Outcome of one certification.
+
+    ``candidate`` is the class under test (None when no sample mapped to any class); ``p_lower`` the
+    oracle-corrected lower bound on its probability under noise; ``radius`` = sigma * Phi^-1(p_lower)
+    (0 when abstaining); ``certified`` is true when the radius reaches the requested threshold;
+    ``n_samples`` counts the estimation samples plus any selection samples drawn; ``counts`` maps
+    class index (-1 = unmapped) to the number of estimation samples with that class. ``fallback`` is the
+    set of classes the certificate is about when the candidate alone did not certify but a fallback set
+    containing it did (then radius, p_lower and p_upper are the set's); None when it is about the candidate.
+    """
+
+    candidate: Optional[int]
+    certified: bool
+    radius: float
+    p_lower: float
+    n_samples: int
+    counts: Dict[int, int] = field(default_factory=dict)
+    reason: str = ABSTAIN
+    p_upper: float = 1.0
+    checkpoints: int = 1
+    fallback: Optional[Tuple[int, ...]] = None
+
+
+def _count(labels: Sequence[int], into: Dict[int, int]) -> None:
+    values, freq = np.unique(np.asarray(labels, dtype=np.int64), return_counts=True)
+    for value, count in zip(values.tolist(), freq.tolist()):
+        into[value] = into.get(value, 0) + count
+
+
+def _draw(sample: Sampler, m: int) -> np.ndarray:
+    labels = np.asarray(sample(m), dtype=np.int64).reshape(-1)
+    if labels.size != m:
+        raise ValueError(f"sampler returned {labels.size} labels, {m} requested")
+    return labels
+
+
+def _select_candidate(sample: Sampler, n0: int) -> Optional[int]:
+    counts: Dict[int, int] = {}
+    _count(_draw(sample, n0), counts)
+    mapped = {c: k for c, k in counts.items() if c >= 0}
+    if not mapped:
+        return None
+    # Ties go to the smallest index so the choice is deterministic.
+    return min(mapped, key=lambda c: (-mapped[c], c))
+
+
+def _hypotheses(candidate: Optional[int], fallbacks: Iterable[Iterable[int]]) -> List[Tuple[int, ...]]:
+    """The candidate alone first, then each fallback set that contains it (chosen by the candidate only)."""
+    if candidate is None:
+        return [()]
+    sets = [tuple(sorted(set(int(c) for c in s))) for s in fallbacks]
+    return [(candidate,)] + [s for s in dict.fromkeys(sets) if candidate in s and len(s) > 1]
+
+
+def _in_each(labels: np.ndarray, hypotheses: List[Tuple[int, ...]]) -> np.ndarray:
+    return np.array([np.count_nonzero(np.isin(labels, h)) for h in hypotheses], dtype=np.int64)
+
+
+def _passes(p_lower: float, p_star: float) -> bool:
+    # p_lower > 0.5 matters only when the threshold is 0 (then any non-abstaining bound certifies).
+    return p_lower >= p_star and p_lower > 0.5
+
+
+def _reported(lowers: Sequence[float], p_star: float) -> int:
+    """The candidate if it certifies, else the fallback set with the highest certifying bound, else the candidate."""
+    if _passes(lowers[0], p_star):
+        return 0
+    passing = [h for h in range(1, len(lowers)) if _passes(lowers[h], p_star)]
+    return max(passing, key=lambda h: lowers[h]) if passing else 0
+
+
+def _finish(candidate, k, n, n_total, counts, p_lower, sigma, radius_threshold, p_upper=1.0, checkpoints=1,
+            fallback=None):
+    radius = radius_from_lower_bound(p_lower, sigma)
+    if p_lower <= 0.5:
+        reason, certified = ABSTAIN, False
+    elif radius >= radius_threshold:
+        reason, certified = CERTIFIED, True
+    else:
+        reason, certified = BELOW_THRESHOLD, False
+    return Certificate(candidate, certified, radius, p_lower, n_total, counts, reason, p_upper, checkpoints,
+                       fallback)
+
+
+def certify_fixed(
+    sample: Sampler,
+    *,
+    sigma: float,
+    alpha: float,
+    n0: int,
+    n: int,
+    oracle_error: float = 0.0,
+    candidate: Optional[int] = None,
+    radius_threshold: float = 0.0,
+    symmetric_oracle: bool = False,
+    fallbacks: Sequence[Iterable[int]] = (),
+) -> Certificate:
+    """Cohen's two-stage CERTIFY.
+
+    Selection: the most frequent class of ``n0`` samples (skipped when ``candidate`` is given, which
+    must then be chosen without looking at the estimation samples). Estimation: ``n`` fresh samples,
+    k = count of the candidate, p_lower = LCB(k, n, alpha) - eps. Abstain when p_lower <= 0.5, else
+    radius = sigma * Phi^-1(p_lower); certified when radius >= ``radius_threshold``.
+
+    ``fallbacks``: sets of classes; those containing the candidate are tested on the same samples, each
+    hypothesis at alpha / (number of hypotheses); a set is reported only if the candidate alone fails.
+    """
+    check_parameters(sigma, alpha, oracle_error)
+    if n <= 0 or (candidate is None and n0 <= 0):
+        raise ValueError(f"need n > 0 and n0 > 0 without a candidate, got n0={n0}, n={n}")
+    n_selection = 0
+    if candidate is None:
+        candidate, n_selection = _select_candidate(sample, n0), n0
+    counts: Dict[int, int] = {}
+    labels = _draw(sample, n)
+    _count(labels, counts)
+    if candidate is None:
+        return Certificate(None, False, 0.0, 0.0, n + n_selection, counts, ABSTAIN)
+    hypotheses = _hypotheses(candidate, fallbacks)
+    share = alpha / len(hypotheses)
+    ks = _in_each(labels, hypotheses)
+    lowers = [oracle_corrected(lower_confidence_bound(int(k), n, share), oracle_error, symmetric_oracle) for k in ks]
+    h = _reported(lowers, probability_for_radius(radius_threshold, sigma))
+    return _finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
+                   fallback=hypotheses[h] if h else None)
+
+
+def checkpoint_alpha(alpha: float, j: int) -> float:
+    """Error budget of the j-th look (j >= 1): alpha * 6 / (pi^2 j^2); the budgets sum to alpha."""
+    return alpha * 6.0 / (math.pi**2 * j * j)
+
+
+def sequential_schedule(
+    *, sigma: float, alpha: float, radius_threshold: float, n_max: int, batch_size: int, oracle_error: float = 0.0
+) -> list:
+    """Sample sizes at which the sequential test looks, fixed before any sample is drawn.
+
+    The first look comes at the smallest n where unanimous samples could certify (so no work is spent
+    on looks that cannot decide); later looks grow geometrically (x1.5, at most ``batch_size`` more per
+    look) until ``n_max``. Fewer looks leave more error budget to each.
+    """
+    p_star = probability_for_radius(radius_threshold, sigma) + oracle_error
+    schedule = []
+    n = 0
+    j = 1
+    while n < n_max:
+        if p_star >= 1.0:
+            n_first = n_max
+        else:
+            # all n agree -> LCB = alpha_j^(1/n); need that > p*.
+            n_first = math.floor(math.log(checkpoint_alpha(alpha, j)) / math.log(max(p_star, 1e-12))) + 1
+        if j == 1:
+            n = max(n_first, 1)
+        else:
+            n = max(n_first, n + 1, min(int(math.ceil(n * 1.5)), n + batch_size))
+        n = min(n, n_max)
+        schedule.append(n)
+        j += 1
+    return schedule
+
+
+def certify_sequential(
+    sample: Sampler,
+    *,
+    sigma: float,
+    alpha: float,
+    radius_threshold: float,
+    n_max: int,
+    batch_size: int,
+    oracle_error: float = 0.0,
+    candidate: Optional[int] = None,
+    n0: int = 16,
+    symmetric_oracle: bool = False,
+    out_of_time: Optional[Callable[[], bool]] = None,
+    fallbacks: Sequence[Iterable[int]] = (),
+) -> Certificate:
+    """Anytime-valid test of R >= ``radius_threshold``, i.e. p_A >= p* = Phi(radius_threshold / sigma).
+
+    Samples arrive in batches; at the j-th look (sizes from :func:`sequential_schedule`) the
+    Clopper-Pearson bounds at level alpha_j = alpha * 6 / (pi^2 j^2) are computed. Stop and certify when
+    the corrected lower bound reaches p*; stop early without a certificate when the upper bound (plus
+    eps) falls below p*; otherwise stop at ``n_max``. By the union bound over looks, the probability that
+    any reported lower bound exceeds the true p_A is at most alpha, so a certificate is false with
+    probability <= alpha. The radius reported is sigma * Phi^-1 of the lower bound at the stopping look.
+
+    Without ``candidate``, ``n0`` separate selection samples pick it (they are not reused).
+
+    ``out_of_time`` (asked before every batch) ends the test early, without a certificate (reason
+    ``deadline_exceeded``). A certificate can still only come from a scheduled look on the samples
+    drawn up to it, i.e. from an event of the untruncated test, so the error stays <= alpha; running
+    out of time only removes chances to certify.
+
+    ``fallbacks``: sets of classes; those containing the candidate are tested alongside it, each of the
+    h hypotheses at alpha / h (schedule included). The test stops when the candidate certifies, or when
+    the candidate is ruled out (upper bound below p*) and a set certifies or every set is ruled out too.
+    A set is reported (``Certificate.fallback``) only when the candidate alone did not certify.
+    """
+    check_parameters(sigma, alpha, oracle_error)
+    if n_max <= 0 or batch_size <= 0:
+        raise ValueError(f"n_max and batch_size must be > 0, got {n_max}, {batch_size}")
+    if radius_threshold < 0:
+        raise ValueError(f"radius_threshold must be >= 0, got {radius_threshold}")
+    n_selection = 0
+    if candidate is None:
+        candidate, n_selection = _select_candidate(sample, n0), n0
+    hypotheses = _hypotheses(candidate, fallbacks)
+    share = alpha / len(hypotheses)
+    p_star = max(probability_for_radius(radius_threshold, sigma), 0.5)
+    schedule = sequential_schedule(
+        sigma=sigma, alpha=share, radius_threshold=radius_threshold, n_max=n_max, batch_size=batch_size,
+        oracle_error=oracle_error,
+    )
+    counts: Dict[int, int] = {}
+    n = 0
+    ks = np.zeros(len(hypotheses), dtype=np.int64)
+    lowers, uppers = [0.0] * len(hypotheses), [1.0] * len(hypotheses)
+    for j, n_look in enumerate(schedule, start=1):
+        while n < n_look:
+            if out_of_time is not None and out_of_time():
+                radius = radius_from_lower_bound(lowers[0], sigma) if lowers[0] > 0.5 else 0.0
+                return Certificate(candidate, False, radius, lowers[0], n + n_selection, counts, OUT_OF_TIME,
+                                   uppers[0], j - 1)
+            labels = _draw(sample, min(batch_size, n_look - n))
+            _count(labels, counts)
+            if candidate is not None:
+                ks += _in_each(labels, hypotheses)
+            n += labels.size
+        if candidate is None:
+            return Certificate(None, False, 0.0, 0.0, n + n_selection, counts, ABSTAIN, checkpoints=j)
+        alpha_j = checkpoint_alpha(share, j)
+        lowers = [oracle_corrected(lower_confidence_bound(int(k), n, alpha_j), oracle_error, symmetric_oracle)
+                  for k in ks]
+        uppers = [min(upper_confidence_bound(int(k), n, alpha_j) + oracle_error, 1.0) for k in ks]
+        if _passes(lowers[0], p_star):
+            break
+        if uppers[0] < p_star:  # the candidate alone is out: stop once the sets are decided too
+            sets = range(1, len(hypotheses))
+            if any(_passes(lowers[h], p_star) for h in sets) or all(uppers[h] < p_star for h in sets):
+                break
+    h = _reported(lowers, p_star)
+    return _finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
+                   uppers[h], j, fallback=hypotheses[h] if h else None)

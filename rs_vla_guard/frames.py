@@ -1,0 +1,56 @@
+"""Camera frames <-> the fields of an image message, without ROS (numpy only).
+
+Works on the fields of sensor_msgs/Image (``encoding``, ``height``, ``width``, ``step``, ``data``) by duck
+typing, so the same code decodes rclpy messages in the node and messages read from bags by ``rosbags``
+in replay, and is testable without a ROS graph. Every rejection raises :class:`InvalidImage` saying what
+was wrong. Building a real message from a frame is :func:`rs_vla_guard.ros.messages.image_msg`.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+# encoding -> (channels, channel order to RGB); anything else is rejected.
+ENCODINGS = {
+    "rgb8": (3, (0, 1, 2)),
+    "bgr8": (3, (2, 1, 0)),
+    "rgba8": (4, (0, 1, 2)),
+    "bgra8": (4, (2, 1, 0)),
+    "mono8": (1, (0, 0, 0)),
+}
+
+
+class InvalidImage(ValueError):
+    """An image message that cannot be a camera frame (encoding, size, step, data length)."""
+
+
+def frame_from_image_msg(msg) -> np.ndarray:
+    """sensor_msgs/Image -> HxWx3 uint8 RGB (a copy). Raises :class:`InvalidImage`."""
+    encoding = str(msg.encoding).lower()
+    if encoding not in ENCODINGS:
+        raise InvalidImage(f"unsupported encoding {msg.encoding!r} (supported: {', '.join(ENCODINGS)})")
+    channels, order = ENCODINGS[encoding]
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    if height <= 0 or width <= 0:
+        raise InvalidImage(f"zero-size image {width}x{height}")
+    if step < width * channels:
+        raise InvalidImage(f"step {step} is smaller than width*channels = {width * channels}")
+    data = np.frombuffer(bytes(msg.data) if not isinstance(msg.data, (bytes, bytearray)) else msg.data, np.uint8)
+    if data.size != step * height:
+        raise InvalidImage(f"data has {data.size} bytes, expected step*height = {step * height}")
+    rows = data.reshape(height, step)[:, : width * channels].reshape(height, width, channels)
+    return np.ascontiguousarray(rows[:, :, list(order)])
+
+
+def stamp_seconds(stamp) -> float:
+    return float(stamp.sec) + float(stamp.nanosec) * 1e-9
+
+
+def image_fields(frame: np.ndarray, encoding: str = "rgb8") -> Tuple[int, int, int, bytes]:
+    """(height, width, step, data) of an HxWxC (or HxW) uint8 array already in ``encoding``'s channel order."""
+    frame = np.ascontiguousarray(frame, dtype=np.uint8)
+    channels = frame.shape[2] if frame.ndim == 3 else 1
+    if encoding.lower() in ENCODINGS and ENCODINGS[encoding.lower()][0] != channels:
+        raise InvalidImage(f"{encoding} needs {ENCODINGS[encoding.lower()][0]} channels, the array has {channels}")
+    return frame.shape[0], frame.shape[1], frame.shape[1] * channels, frame.tobytes()

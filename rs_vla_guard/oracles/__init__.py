@@ -1,0 +1,20 @@
+"""Oracles: a policy's raw output -> index of a discrete robot action (-1 = could not be mapped).
+
+- :class:`KeywordOracle` maps generated text by whole-word phrases (``generate`` mode), and gives the
+  canonical phrase of each action that ``score`` mode scores;
+- :class:`BinningOracle` maps continuous commands (``action`` mode, and gate mode's upstream commands).
+
+:func:`make_oracle` is the one place that picks an oracle for an inference mode.
+"""
+from typing import Sequence
+
+from .binning import BinningOracle
+from .keyword import DEFAULT_PHRASES, UNMAPPED, KeywordOracle, canonical_phrase, normalise_text
+
+__all__ = ["BinningOracle", "DEFAULT_PHRASES", "KeywordOracle", "UNMAPPED", "canonical_phrase", "make_oracle",
+           "normalise_text"]
+
+
+def make_oracle(mode: str, actions: Sequence[str]):
+    """The oracle of an inference mode: binning for ``action``, keywords for ``score`` and ``generate``."""
+    return BinningOracle(actions) if mode == "action" else KeywordOracle(actions)

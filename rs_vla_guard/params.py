@@ -1,0 +1,235 @@
+"""Parameter schema, defaults, validation, the configuration hash and ROS parameter files (no rclpy,
+no torch).
+
+The schema is the single source of every parameter's default, type, range and description: the
+node declares its ROS parameters from it, the command line generates its flags from it,
+``config/guard.yaml`` documents it, the fleet tools validate against it, and
+:class:`~rs_vla_guard.guard.Guard` reads its settings through it. Rules about actions, twists and
+fallback sets are :mod:`.actions`' own.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+from . import actions as _actions
+
+NODE_NAME = "rs_vla_guard"
+
+
+class ConfigError(ValueError):
+    """One or more parameters are invalid; ``problems`` lists each as 'name: why'."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("invalid configuration: " + "; ".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Any
+    description: str
+    low: Optional[float] = None  # inclusive unless low_open
+    high: Optional[float] = None  # inclusive unless high_open
+    low_open: bool = False
+    high_open: bool = False
+    choices: Optional[Sequence[str]] = None
+    read_only: bool = False  # a change needs a reconfigure (model reload)
+    allow_empty: bool = False  # strings: '' is a valid value (e.g. a feature turned off)
+
+    @property
+    def kind(self) -> type:
+        return type(self.default)
+
+
+PARAMETERS: List[Param] = [
+    Param("policy", "builtin", "'builtin' (the embedded default policy) or a local model directory", read_only=True),
+    Param("policy_type", "auto", "adapter for the policy: auto reads the model directory's config",
+          choices=("auto", "vlm"), read_only=True),
+    Param("policy_mode", "auto", "inference mode: auto picks score for phrase policies, action for vector ones",
+          choices=("auto", "score", "generate", "action"), read_only=True),
+    Param("device", "auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", read_only=True),
+    Param("dtype", "auto", "weights and CUDA autocast: auto (float32 on CPU, bfloat16/float16 on CUDA) or explicit",
+          choices=("auto", "float32", "bfloat16", "float16"), read_only=True),
+    Param("trust_remote_code", False, "allow a model directory's own Python code (off: only transformers' code)",
+          read_only=True),
+    Param("sigma", 0.25, "smoothing noise standard deviation, in [0,1] pixel units of the policy input",
+          low=0.0, high=2.0, low_open=True),
+    Param("alpha", 0.001, "allowed probability of a false certificate per decision", low=0.0, high=0.5,
+          low_open=True, high_open=True),
+    Param("radius_threshold", 0.25, "publish the action only if its certified L2 radius reaches this", low=0.0,
+          high=10.0),
+    Param("n_max", 256, "most noisy samples per decision", low=1, high=1_000_000),
+    Param("n0", 32, "selection samples (fixed mode, or when the clean output is unmapped)", low=1, high=100_000),
+    Param("batch_size", 64, "noisy images per forward pass; 0 = automatic (largest that fits on CUDA, 64 on CPU)",
+          low=0, high=65_536, read_only=True),
+    Param("certify_mode", "sequential", "sequential (anytime-valid early stopping) or fixed (Cohen two-stage)",
+          choices=("sequential", "fixed")),
+    Param("oracle_error", 0.0, "bound eps on the oracle's label error; p_lower is reduced by it", low=0.0,
+          high=0.5, high_open=True),
+    Param("symmetric_oracle", False, "assume symmetric oracle errors: (p - eps) / (1 - 2 eps) (an assumption)"),
+    Param("actions", list(_actions.DEFAULT_ACTIONS), "discrete actions the oracle maps to", read_only=True),
+    Param("safe_action", _actions.DEFAULT_SAFE_ACTION,
+          "published whenever an action is not certified; must be one of actions"),
+    Param("fallback_sets", "", "sets of actions certified when the candidate alone is not, e.g. "
+          "'move_forward+turn_left, move_forward+turn_right'; a certified set publishes its label and the mean "
+          "of its members' twists; the safe action may not be a member ('' = off)", allow_empty=True),
+    Param("action_linear_x", list(_actions.DEFAULT_LINEAR_X), "twist linear.x (m/s) per action, in the order of actions"),
+    Param("action_angular_z", list(_actions.DEFAULT_ANGULAR_Z),
+          "twist angular.z (rad/s) per action, in the order of actions"),
+    Param("max_linear_speed", 1.0, "hard cap on |linear.x| of any published twist (m/s)", low=0.0, high=10.0),
+    Param("max_angular_speed", 2.0, "hard cap on |angular.z| of any published twist (rad/s)", low=0.0, high=20.0),
+    Param("control_rate_hz", 5.0, "decisions (and publications) per second", low=0.1, high=100.0),
+    Param("image_timeout_s", 0.5, "a frame older than this (by header stamp) is stale -> stop", low=0.0,
+          high=60.0, low_open=True),
+    Param("instruction_timeout_s", 0.0, "an instruction older than this is stale (0 = never)", low=0.0,
+          high=86_400.0),
+    Param("deadline_s", 0.5, "time per decision: no sampling batch may end later (-> deadline_exceeded stop)",
+          low=0.0, high=60.0, low_open=True),
+    Param("use_stamped", True, "publish cmd_vel as TwistStamped (false: Twist)", read_only=True),
+    Param("frame_id", "base_link", "header frame_id of published TwistStamped"),
+    Param("gate_mode", False, "forward cmd_vel_in only when its direction matches the certified action",
+          read_only=True),
+    Param("seed", 0, "seed of the noise generator (a node's decisions are reproducible as a sequence)",
+          low=0, high=2**31 - 1, read_only=True),
+    Param("max_new_tokens", 8, "generate mode: most new tokens per noisy sample", low=1, high=512,
+          read_only=True),
+    Param("probe_instructions", ["move forward", "turn left", "turn right", "stop"],
+          "instructions of the configure-time check that the policy follows its instruction (policies that "
+          "bring their own task's probes, like the built-in ones, use those)", read_only=True),
+    Param("allow_blind_policy", False, "skip the refusal of policies whose output ignores the image or "
+          "instruction (not for robots)", read_only=True),
+    Param("autostart", True, "the executable configures and activates itself", read_only=True),
+]
+SCHEMA: Dict[str, Param] = {p.name: p for p in PARAMETERS}
+
+
+def defaults() -> Dict[str, Any]:
+    return {p.name: _copy(p.default) for p in PARAMETERS}
+
+
+def _copy(value):
+    return list(value) if isinstance(value, list) else value
+
+
+def _check_one(param: Param, value: Any) -> Optional[str]:
+    kind = param.kind
+    if kind is bool:
+        if not isinstance(value, bool):
+            return f"{param.name}: expected true/false, got {value!r}"
+        return None
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{param.name}: expected a number, got {value!r}"
+        if kind is int and float(value) != int(value):
+            return f"{param.name}: expected an integer, got {value!r}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{param.name}: must be finite, got {value!r}"
+        low, high = param.low, param.high
+        if low is not None and (value < low or (param.low_open and value == low)):
+            return f"{param.name}: must be {'>' if param.low_open else '>='} {low}, got {value}"
+        if high is not None and (value > high or (param.high_open and value == high)):
+            return f"{param.name}: must be {'<' if param.high_open else '<='} {high}, got {value}"
+        return None
+    if kind is str:
+        if param.allow_empty and value == "":
+            return None
+        if not isinstance(value, str) or not value:
+            return f"{param.name}: expected a non-empty string, got {value!r}"
+        if param.choices and value not in param.choices:
+            return f"{param.name}: must be one of {', '.join(param.choices)}, got {value!r}"
+        return None
+    if kind is list:
+        if not isinstance(value, (list, tuple)) or not value:
+            return f"{param.name}: expected a non-empty list, got {value!r}"
+        if isinstance(param.default[0], str):
+            if not all(isinstance(v, str) and v.strip() for v in value):
+                return f"{param.name}: expected non-empty strings, got {list(value)}"
+        elif not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+            return f"{param.name}: values must be finite numbers, got {list(value)}"
+    return None
+
+
+def validate(params: Dict[str, Any]) -> List[str]:
+    """Every problem with ``params`` (unknown names, types, ranges, cross-parameter rules)."""
+    problems = []
+    for name, value in params.items():
+        if name not in SCHEMA:
+            problems.append(f"{name}: unknown parameter")
+            continue
+        problem = _check_one(SCHEMA[name], value)
+        if problem:
+            problems.append(problem)
+    broken = {p.split(":", 1)[0] for p in problems}
+    action_parameters = {"actions", "safe_action", "action_linear_x", "action_angular_z", "max_linear_speed",
+                         "max_angular_speed", "fallback_sets"}
+    if not broken & action_parameters:
+        problems += _actions.problems({name: params.get(name, SCHEMA[name].default) for name in action_parameters})
+    return problems
+
+
+def effective(overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Defaults with ``overrides`` applied and validated; raises :class:`ConfigError` listing every problem."""
+    params = defaults()
+    for name, value in (overrides or {}).items():
+        params[name] = _copy(value)
+    for name, param in SCHEMA.items():  # YAML and ROS may spell 256 as 256.0, and 1 as 1 for a float
+        value = params.get(name)
+        if param.kind is int and isinstance(value, float) and value.is_integer():
+            params[name] = int(value)
+        elif param.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            params[name] = float(value)
+    problems = validate(params)
+    if problems:
+        raise ConfigError(problems)
+    return params
+
+
+def config_hash(params: Dict[str, Any]) -> str:
+    """Short stable hash of an effective configuration (key order and int/float spelling ignored)."""
+    canonical = {k: (float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v)
+                 for k, v in sorted(params.items())}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _yaml_value(value) -> str:
+    import yaml
+
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("\n...").strip()
+
+
+def to_ros_yaml(params: Dict[str, Any], *, header: str = "", node_name: str = NODE_NAME) -> str:
+    """A ROS 2 parameter file (``node: ros__parameters: ...``) with each parameter's description."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    lines += [f"{node_name}:", "  ros__parameters:"]
+    for param in PARAMETERS:
+        if param.name not in params:
+            continue
+        note = param.description
+        if param.choices:
+            note += f" [{' | '.join(param.choices)}]"
+        elif param.low is not None:
+            low = "(" if param.low_open else "["
+            high = ")" if param.high_open else "]"
+            note += f" {low}{param.low}, {param.high}{high}"
+        if param.read_only:
+            note += " (read-only: set at start)"
+        lines.append(f"    # {note}")
+        lines.append(f"    {param.name}: {_yaml_value(params[param.name])}")
+    return "\n".join(lines) + "\n"
+
+
+def from_ros_yaml(text: str, node_name: str = NODE_NAME) -> Dict[str, Any]:
+    """The parameters of ``node_name`` (or of the ``/**`` wildcard) in a ROS 2 parameter file."""
+    import yaml
+
+    document = yaml.safe_load(text) or {}
+    for key in (node_name, f"/{node_name}", "/**"):
+        section = document.get(key)
+        if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
+            return dict(section["ros__parameters"])
+    raise ConfigError([f"no '{node_name}: ros__parameters:' section"])

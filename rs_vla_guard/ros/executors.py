@@ -1,0 +1,47 @@
+"""Spinning helpers for the package's nodes (single-threaded executors, clean shutdown).
+
+rclpy's MultiThreadedExecutor busy-spins while a long callback runs (ros2/rclpy#1452), which here took
+a core away from inference; the nodes therefore keep long work on their own threads and serve every
+callback from one single-threaded executor.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+
+def spin_until_shutdown(node, on_exit: Callable[[], None] = lambda: None) -> None:
+    """Spin ``node`` until ROS shuts down or SIGINT; then ``on_exit()`` (ROS still valid), destroy, shut down."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        on_exit()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def spin_with_worker(node, work: Callable[[], None], stop: threading.Event, name: str) -> None:
+    """Serve ``node``'s callbacks while ``work()`` runs on its own thread (the sim and attack nodes'
+    main loops), until ROS shuts down, SIGINT, or ``stop`` is set; then stop the worker and clean up."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    worker = threading.Thread(target=work, name=name, daemon=True)
+    worker.start()
+    try:
+        while rclpy.ok() and not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+        node.destroy_node()
+        rclpy.try_shutdown()

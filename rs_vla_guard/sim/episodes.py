@@ -1,0 +1,184 @@
+"""Closed-loop episodes in the MuJoCo arena, guarded and unguarded, clean and attacked.
+
+Lockstep in sim time: every control period the camera frame is rendered, the attacker (if any)
+perturbs it inside its L2 budget, then either the guard decides (guarded) or the base policy's action
+on that frame is executed directly (unguarded baseline), and the world advances by one control period
+with that action's twist. The same seed gives the same layout, noise and attacks in both conditions.
+
+Per episode: reached the named block, reached another block, collisions (steps touching a wall or a
+non-target block), time to goal, fraction of steps stopped, and attacker-induced actions (an executed
+motion that differs from the base policy's action on the clean frame).
+
+Recovery behaviour. A memoryless certify-or-stop controller deadlocks on its own decision borders:
+driving towards an off-centre block makes the block drift outwards in the image a few thousandths of
+the width per step, so the robot inevitably arrives where the smoothed classifier is split between
+``move_forward`` and ``turn_left`` (p_A ~ 0.8 for each side, no certificate), stops, and, since a
+stopped robot sees the same frame, stays stopped. Robots handle this outside the safety layer, as
+Nav2's behaviour tree does after its collision monitor stops the base: after ``recovery_after_s`` of
+consecutive stops the simulated robot spins in place by a seeded random angle (independent of the
+frame, so an attacker cannot steer it), then the guard decides again. Recoveries are counted per
+condition; ``recovery_after_s=0`` turns them off.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+from .. import actions as A
+from ..attacks import ATTACKS, Attacker
+from ..sampling import frame_to_input
+from ..tasks import blocks
+from .recording import StripRecorder
+from .world import World, random_episode
+
+# A block is reached when the robot is at it and facing it, as one arrives at a goal (driving past a
+# block at arm's length is not reaching it): robot centre within REACH_DISTANCE_M of the block's centre
+# (the camera then sees the 0.3 m block ~0.33 W wide; "arrived" is 0.4 W) and the block within
+# REACH_BEARING_RAD of the heading.
+REACH_DISTANCE_M = 0.85
+REACH_BEARING_RAD = 0.35
+RECOVERY_SPIN_RATE = 0.6  # rad/s, the turn actions' rate
+RECOVERY_SPIN_RAD = (0.05, 0.35)  # random magnitude: a fixed one could land back on the same border
+
+
+@dataclass
+class EpisodeResult:
+    seed: int
+    target: str
+    guarded: bool
+    attack: str
+    eps: float
+    reached_target: bool = False
+    reached_wrong: bool = False
+    collision_steps: int = 0
+    time_to_goal_s: Optional[float] = None
+    steps: int = 0
+    stopped_steps: int = 0
+    induced_actions: int = 0
+    recoveries: int = 0
+    attack_l2_max: float = 0.0
+    actions: Dict[str, int] = field(default_factory=dict)
+
+
+def reached(world: World, block) -> bool:
+    return world.distance_to(block) < REACH_DISTANCE_M and abs(world.bearing_to(block)) < REACH_BEARING_RAD
+
+
+def _base_action(guard, pixels: torch.Tensor, instruction: str) -> int:
+    with torch.inference_mode():
+        return int(guard.classifier(instruction)(pixels.unsqueeze(0).to(guard.policy.device))[0])
+
+
+def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = "none", eps: float = 0.0,
+                control_rate_hz: float = 5.0, max_time_s: float = 40.0, pgd_steps: int = 10, pgd_aim: str = "any",
+                recovery_after_s: float = 2.0,
+                on_step: Optional[Callable[[World, np.ndarray, str], None]] = None) -> EpisodeResult:
+    """One seeded episode; ``on_step(world, frame the robot saw, executed action)`` is called every
+    control period (before the world advances), e.g. to record a strip."""
+    if attack not in ATTACKS:
+        raise ValueError(f"unknown attack {attack!r}; choose one of {', '.join(ATTACKS)}")
+    placed, pose, target = random_episode(np.random.default_rng(seed))
+    world.reset(placed, pose)
+    instruction = blocks.instruction_for(target)
+    guard.generator.manual_seed(seed)  # the guard's noise is part of the episode's seed
+    attacker = Attacker(attack, eps, pgd_steps=pgd_steps, pgd_aim=pgd_aim, seed=seed + 1)
+    scores = guard.attack_scores(instruction) if attack == "pgd" else None
+    recovery_rng = np.random.default_rng(seed + 2)
+    stopped_for = 0.0
+    params = guard.params
+    safe = params["safe_action"]
+    result = EpisodeResult(seed, target, guarded, attack, eps)
+    period = 1.0 / control_rate_hz
+    target_block = next(b for b in placed if b.colour == target)
+    while world.time < max_time_s:
+        frame = world.frame()
+        seen, achieved, clean_action = frame, 0.0, None
+        if attack != "none":  # clean_action, the base policy's on the clean frame, is what the attacker wants to change
+            clean = torch.from_numpy(frame_to_input(frame, guard.policy.input_size))
+            index = _base_action(guard, clean, instruction)
+            clean_action = guard.actions[index] if index >= 0 else None
+            seen, achieved = attacker.perturb(clean, scores=scores, actions=guard.actions, safe_action=safe,
+                                              clean_action=clean_action)
+        result.attack_l2_max = max(result.attack_l2_max, achieved)
+        if guarded:
+            action = guard.decide(seen, instruction).action
+        else:
+            index = _base_action(guard, torch.from_numpy(frame_to_input(seen, guard.policy.input_size)), instruction)
+            action = guard.actions[index] if index >= 0 else safe
+        result.steps += 1
+        result.actions[action] = result.actions.get(action, 0) + 1
+        result.stopped_steps += action == safe
+        if clean_action is not None and action != safe and clean_action not in A.members_of(params, action):
+            result.induced_actions += 1
+        if on_step is not None:
+            on_step(world, seen, action)
+        world.step(*A.twist_of(params, action), period)
+        touching = world.touching()
+        result.collision_steps += any(name != f"block_{placed.index(target_block)}" for name in touching)
+        if reached(world, target_block):
+            result.reached_target, result.time_to_goal_s = True, round(world.time, 2)
+            break
+        if any(reached(world, b) for b in placed if b is not target_block):
+            result.reached_wrong = True
+            break
+        stopped_for = stopped_for + period if action == safe else 0.0
+        if recovery_after_s and stopped_for >= recovery_after_s - 1e-9:
+            angle = recovery_rng.uniform(*RECOVERY_SPIN_RAD) * recovery_rng.choice((-1.0, 1.0))
+            world.step(0.0, math.copysign(RECOVERY_SPIN_RATE, angle), abs(angle) / RECOVERY_SPIN_RATE)
+            result.recoveries += 1
+            stopped_for = 0.0
+    return result
+
+
+def summarise(results: List[EpisodeResult]) -> Dict[str, object]:
+    """Figures per condition over a list of episodes of that condition."""
+    count = len(results)
+    times = [r.time_to_goal_s for r in results if r.time_to_goal_s is not None]
+    steps = sum(r.steps for r in results)
+    return {
+        "episodes": count,
+        "reached_target": round(sum(r.reached_target for r in results) / count, 3),
+        "reached_wrong_block": round(sum(r.reached_wrong for r in results) / count, 3),
+        "collision_steps": sum(r.collision_steps for r in results),
+        "mean_time_to_goal_s": round(float(np.mean(times)), 2) if times else None,
+        "stopped_fraction": round(sum(r.stopped_steps for r in results) / max(steps, 1), 3),
+        "attacker_induced_actions": sum(r.induced_actions for r in results),
+        "recoveries": sum(r.recoveries for r in results),
+        "attack_l2_max": round(max(r.attack_l2_max for r in results), 4),
+    }
+
+
+def run(guard, *, episodes: int, seed: int, attack: str, eps: float,
+        progress: Callable[[str], None] = lambda line: None, strip_path: Optional[str] = None,
+        **episode_options) -> Dict[str, object]:
+    """Guarded and unguarded runs of the same seeded episodes; returns the settings, both summaries and
+    the episodes. With ``strip_path``, the first guarded episode is also written as a GIF/PNG strip."""
+    world = World()
+    out: Dict[str, object] = {"settings": {"episodes": episodes, "seed": seed, "attack": attack, "eps": eps,
+                                           "radius_threshold": guard.params["radius_threshold"],
+                                           "sigma": guard.params["sigma"], "model_id": guard.policy.model_id}}
+    try:
+        for guarded in (True, False):
+            label = "guarded" if guarded else "unguarded"
+            results = []
+            for episode in range(episodes):
+                recorder = StripRecorder() if strip_path and guarded and episode == 0 else None
+                result = run_episode(guard, world, seed + episode, guarded=guarded, attack=attack, eps=eps,
+                                     on_step=recorder, **episode_options)
+                if recorder is not None:
+                    recorder.write(strip_path)
+                    progress(f"wrote {strip_path} ({len(recorder.frames)} steps)")
+                results.append(result)
+                progress(f"{label} episode {episode + 1}/{episodes} (seed {seed + episode}, {result.target}): "
+                         f"{'reached' if result.reached_target else 'WRONG BLOCK' if result.reached_wrong else 'not reached'}"
+                         f" in {result.steps} steps, stopped {result.stopped_steps}, induced {result.induced_actions},"
+                         f" recoveries {result.recoveries}")
+            out[label] = summarise(results)
+            out[f"{label}_episodes"] = [asdict(r) for r in results]
+    finally:
+        world.close()
+    return out

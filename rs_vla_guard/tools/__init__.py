@@ -1,0 +1,1 @@
+"""The user-facing commands: :mod:`.cli` (``rs-vla-guard``), :mod:`.demo`, :mod:`.bench`, and helpers."""

@@ -1,0 +1,355 @@
+"""The ``rs-vla-guard`` command: demo, certify, plan, scene, bench, sim, fleet.
+
+Every failure the user can cause (bad arguments, unreadable image, invalid parameters, missing model)
+exits non-zero with a one-line message saying what was wrong. The guard's parameters are flags of every
+command that builds a guard, generated from the parameter schema (:mod:`rs_vla_guard.params`).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import sys
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .. import params as P
+from ..attacks import ATTACKS, PGD_AIMS
+
+
+class UsageError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _bounded(kind, *, above: float = None, at_least: float = None):
+    """An argparse type: ``kind`` (int or float) with a lower bound, and a one-line message otherwise."""
+    noun = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if above is not None and not value > above:
+            raise argparse.ArgumentTypeError(f"must be > {above:g}, got {text}")
+        if at_least is not None and not value >= at_least:
+            raise argparse.ArgumentTypeError(f"must be >= {at_least:g}, got {text}")
+        return value
+
+    return parse
+
+
+_positive_float = _bounded(float, above=0)
+_positive_int = _bounded(int, above=0)
+_non_negative_float = _bounded(float, at_least=0)
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _list_of(kind):
+    """An argparse type for a comma-separated list whose items are ``kind`` (str, int or float)."""
+    def parse(text: str):
+        items = [item.strip() for item in text.split(",")]
+        try:
+            return [kind(item) for item in items]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {kind.__name__}") from None
+    return parse
+
+
+def _flag(param: P.Param) -> str:
+    return "--" + param.name.replace("_", "-")
+
+
+def add_guard_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per guard parameter, from the schema (the value is validated with the others later)."""
+    group = parser.add_argument_group("guard parameters (defaults: config/guard.yaml)")
+    for param in P.PARAMETERS:
+        options: Dict[str, object] = {"dest": param.name, "default": None, "help": param.description}
+        if param.kind is bool:
+            options.update(type=_boolean, metavar="true|false")
+        elif param.kind is list:
+            options.update(type=_list_of(type(param.default[0])), metavar="A,B,...")
+        elif param.choices:
+            options.update(choices=param.choices)
+        else:
+            options.update(type=param.kind, metavar=param.name.upper())
+        group.add_argument(_flag(param), **options)
+
+
+def guard_overrides(args) -> Dict[str, object]:
+    """The guard parameters given on the command line."""
+    return {p.name: getattr(args, p.name) for p in P.PARAMETERS if getattr(args, p.name, None) is not None}
+
+
+def read_image(path: str) -> np.ndarray:
+    """An image file as HxWx3 uint8 RGB; UsageError when it is missing or not an image."""
+    import cv2
+
+    if not os.path.isfile(path):
+        raise UsageError(f"image not found: {path}")
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        raise UsageError(f"not a readable image: {path}")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+# ---------------------------------------------------------------- commands
+
+
+def cmd_certify(args) -> int:
+    from ..guard import Guard
+    from .tables import decision_row, format_table
+
+    overrides = guard_overrides(args)
+    P.effective(overrides)  # bad settings are reported before any file or model is touched
+    frame = read_image(args.image)
+    guard = Guard.from_config(overrides)
+    decision = guard.decide(frame, args.instruction)
+    if args.json:
+        print(json.dumps(decision.to_dict()))
+    else:
+        print(format_table([decision_row("", args.instruction, None, decision)]))
+        if decision.error:
+            print(f"error: {decision.error}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from .. import certification as certify
+
+    common = dict(sigma=args.sigma, alpha=args.alpha, p_true=args.p, oracle_error=args.oracle_error)
+    needed = certify.samples_needed(args.radius, **common)
+    sizes = [n for n in (10, 30, 100, 300, 1000, 3000, 10_000, 100_000) if n <= args.n_limit]
+    table = [{"n": n, "expected_radius": round(certify.expected_radius(n, **common), 4)} for n in sizes]
+    ceiling = certify.radius_ceiling(sigma=args.sigma, p_true=args.p, oracle_error=args.oracle_error)
+    if args.json:
+        print(json.dumps({"radius": args.radius, **common, "samples_needed": needed,
+                          "radius_ceiling": ceiling if ceiling != float("inf") else None,
+                          "table": table}))
+        return 0
+    print(f"sigma={args.sigma} alpha={args.alpha} p_A={args.p} oracle_error={args.oracle_error}")
+    if needed is None:
+        print(f"samples_needed: none - radius {args.radius} is out of reach (ceiling sigma*Phi^-1(p_A - eps) = "
+              f"{ceiling:.4f})")
+    else:
+        print(f"samples_needed for expected radius >= {args.radius}: {needed}")
+    print(f"{'n':>8}  expected_radius")
+    for row in table:
+        print(f"{row['n']:>8}  {row['expected_radius']:.4f}")
+    return 0
+
+
+def cmd_scene(args) -> int:
+    import cv2
+
+    from ..tasks import blocks as scenes
+
+    blocks = [scenes.Block(args.target, args.x, args.width)] if not args.no_target else []
+    for spec in args.distractors or []:
+        try:
+            colour, x, width = spec.split(":")
+            blocks.append(scenes.Block(colour, float(x), float(width)))
+        except ValueError as error:
+            raise UsageError(f"--distractors takes colour:x:width, got {spec!r} ({error})") from error
+    scene = scenes.Scene(blocks, floor=args.floor)
+    image = scenes.render(scene, args.image_width, args.image_height)
+    if not cv2.imwrite(args.output, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
+        raise UsageError(f"could not write {args.output}")
+    truth = scenes.ground_truth_action(scene, args.target)
+    print(f"wrote {args.output} ({args.image_width}x{args.image_height}); '{scenes.instruction_for(args.target)}' "
+          f"-> {truth}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from . import demo
+
+    overrides = guard_overrides(args)
+    P.effective(overrides)
+    try:
+        return demo.table(overrides) if args.table else demo.ros_demo(overrides, args.domain_id)
+    except demo.DemoError as error:
+        raise UsageError(str(error)) from error
+
+
+def cmd_bench(args) -> int:
+    from . import bench
+
+    overrides = guard_overrides(args)
+    P.effective(overrides)
+    if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
+        raise UsageError(f"--plot: directory of {args.plot} does not exist")  # before minutes of measuring
+    result = bench.run(overrides, scene_count=args.scenes, repeats=args.repeats, plot_path=args.plot)
+    print(json.dumps(result) if args.json else bench.format_result(result))
+    return 0
+
+
+def cmd_sim(args) -> int:
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on machines without a display
+    if importlib.util.find_spec("mujoco") is None:  # fail early with a clear message
+        raise UsageError("MuJoCo is not installed; pip install 'rs_vla_guard[sim]'")
+    from ..guard import Guard
+    from ..sim import episodes as simulate
+
+    if args.strip:
+        folder = os.path.dirname(os.path.abspath(args.strip))
+        if not args.strip.lower().endswith((".gif", ".png")) or not os.path.isdir(folder):
+            raise UsageError(f"--strip {args.strip}: must be a .gif or .png file in an existing directory")
+    overrides = guard_overrides(args)
+    P.effective(overrides)
+    guard = Guard.from_config(overrides)
+    first_seed = args.seed if args.seed is not None else 0  # --seed (a guard option) seeds the episodes too
+    report = simulate.run(guard, episodes=args.episodes, seed=first_seed, attack=args.attack, eps=args.eps,
+                          max_time_s=args.max_time, pgd_steps=args.pgd_steps, strip_path=args.strip,
+                          recovery_after_s=args.recovery_after, pgd_aim=args.pgd_aim,
+                          progress=lambda line: print(line, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    settings = report["settings"]
+    print(f"{settings['episodes']} episodes from seed {settings['seed']}, attack {settings['attack']} "
+          f"eps {settings['eps']} (radius_threshold {settings['radius_threshold']})")
+    keys = [k for k in report["guarded"] if k != "episodes"]
+    print(f"{'':28} {'guarded':>10} {'unguarded':>10}")
+    for key in keys:
+        print(f"{key:28} {str(report['guarded'][key]):>10} {str(report['unguarded'][key]):>10}")
+    return 0
+
+
+def cmd_fleet(args) -> int:
+    from .. import fleet
+
+    document = fleet.load(args.file)
+    if args.fleet_command == "check":
+        report = fleet.check(document)
+        bad = {robot: problems for robot, problems in report.items() if problems}
+        for robot, problems in report.items():
+            print(f"{robot}: {'ok' if not problems else f'{len(problems)} violation(s)'}")
+            for problem in problems:
+                print(f"  {robot}: {problem}")
+        if bad:
+            print(f"rs-vla-guard fleet check: {len(bad)} of {len(report)} robots violate the fleet configuration",
+                  file=sys.stderr)
+            return 1
+        return 0
+    text = fleet.render(document, args.robot, source=args.file)
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# ---------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rs-vla-guard", description="Certified VLA actions by randomized smoothing.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="the guard node in the loop: camera, instruction, guard and monitor processes")
+    demo.add_argument("--table", action="store_true", help="no ROS: certify a handful of scenes, print a table")
+    demo.add_argument("--domain-id", dest="domain_id", type=int, default=57,
+                      help="ROS_DOMAIN_ID when the environment sets none")
+    add_guard_options(demo)
+    demo.set_defaults(func=cmd_demo)
+
+    cert = sub.add_parser("certify", help="certify the policy's action on one image")
+    cert.add_argument("image")
+    cert.add_argument("--instruction", required=True)
+    cert.add_argument("--json", action="store_true", help="print the decision as one JSON object")
+    add_guard_options(cert)
+    cert.set_defaults(func=cmd_certify)
+
+    plan = sub.add_parser("plan", help="samples needed for a target radius (sample planning)")
+    plan.add_argument("--radius", type=_positive_float, required=True)
+    plan.add_argument("--sigma", type=_positive_float, default=0.25)
+    plan.add_argument("--alpha", type=_probability, default=0.001)
+    plan.add_argument("--p", type=_probability, required=True, help="assumed true probability of the action")
+    plan.add_argument("--oracle-error", dest="oracle_error", type=_probability, default=0.0)
+    plan.add_argument("--n-limit", dest="n_limit", type=int, default=10_000_000)
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(func=cmd_plan)
+
+    scene = sub.add_parser("scene", help="render a 'go to the block' test frame")
+    scene.add_argument("--target", default="red")
+    scene.add_argument("--x", type=float, default=0.5, help="target centre, fraction of the width")
+    scene.add_argument("--width", type=float, default=0.15, help="target width, fraction of the width")
+    scene.add_argument("--no-target", action="store_true", help="leave the target block out")
+    scene.add_argument("--distractors", nargs="*", help="more blocks as colour:x:width")
+    scene.add_argument("--floor", choices=("plain", "textured"), default="plain")
+    scene.add_argument("--image-width", type=int, default=160)
+    scene.add_argument("--image-height", type=int, default=120)
+    scene.add_argument("-o", "--output", required=True)
+    scene.set_defaults(func=cmd_scene)
+    bench = sub.add_parser("bench", help="speed of certified decisions, as ratios measured in one run")
+    bench.add_argument("--scenes", type=int, default=20)
+    bench.add_argument("--repeats", type=int, default=3, help="timings keep the best of this many runs")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--plot", help="write a PNG: latency histogram and expected vs measured radius")
+    add_guard_options(bench)
+    bench.set_defaults(func=cmd_bench)
+
+    sim = sub.add_parser("sim", help="seeded closed-loop episodes in the MuJoCo arena, guarded vs unguarded")
+    sim.add_argument("--episodes", type=_positive_int, default=10)
+    sim.add_argument("--attack", choices=ATTACKS, default="none")
+    sim.add_argument("--eps", type=_non_negative_float, default=0.0, help="L2 budget in policy-input pixels")
+    sim.add_argument("--max-time", dest="max_time", type=_positive_float, default=40.0,
+                     help="sim seconds per episode")
+    sim.add_argument("--pgd-steps", dest="pgd_steps", type=_positive_int, default=10)
+    sim.add_argument("--pgd-aim", dest="pgd_aim", choices=PGD_AIMS, default="any",
+                     help="PGD aims at any wrong motion (the nearest) or at the most harmful one")
+    sim.add_argument("--recovery-after", dest="recovery_after", type=_non_negative_float, default=2.0,
+                     help="sim seconds of consecutive stops before the robot's spin recovery (0 = never)")
+    sim.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    sim.add_argument("--strip", default=None, metavar="FILE",
+                     help="write the first guarded episode as FILE (.gif animated, .png a strip of 6 steps)")
+    add_guard_options(sim)
+    sim.set_defaults(func=cmd_sim)
+
+    fleet = sub.add_parser("fleet", help="fleet safety configuration: check limits, render a robot's parameters")
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)
+    fleet_check = fleet_sub.add_parser("check", help="validate every robot; exit 1 listing each violation")
+    fleet_check.add_argument("file")
+    fleet_render = fleet_sub.add_parser("render", help="write one robot's ROS parameter file")
+    fleet_render.add_argument("file")
+    fleet_render.add_argument("--robot", required=True)
+    fleet_render.add_argument("-o", "--output", help="output file (default: standard output)")
+    fleet.set_defaults(func=cmd_fleet)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from ..fleet import FleetError
+    from ..params import ConfigError
+    from ..policies.base import PolicyError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, FleetError, PolicyError, ValueError, OSError) as error:
+        print(f"rs-vla-guard {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

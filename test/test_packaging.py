@@ -1,0 +1,48 @@
+"""The ROS package's files: launch file arguments, package manifest, entry points."""
+import importlib
+import os
+import re
+
+from paths import ROOT
+
+
+def test_launch_file_declares_the_documented_arguments():
+    source = open(os.path.join(ROOT, "launch", "guard.launch.py")).read()
+    compile(source, "guard.launch.py", "exec")
+    for argument in ("params_file", "namespace", "use_sim_time", "autostart", "log_level", "image_topic",
+                     "cmd_vel_topic"):
+        assert f'DeclareLaunchArgument("{argument}"' in source
+    assert 'executable="guard_node"' in source and 'name="rs_vla_guard"' in source
+
+
+def test_package_manifest_and_entry_points():
+    import xml.etree.ElementTree as ElementTree
+
+    package = ElementTree.parse(os.path.join(ROOT, "package.xml")).getroot()
+    assert package.get("format") == "3" and package.findtext("name") == "rs_vla_guard"
+    assert package.find("export/build_type").text == "ament_python"
+    depends = {e.text for e in package.findall("exec_depend")}
+    assert {"rclpy", "sensor_msgs", "geometry_msgs", "diagnostic_msgs", "std_msgs", "lifecycle_msgs"} <= depends
+    setup = open(os.path.join(ROOT, "setup.py")).read()
+    for script in ("rs-vla-guard", "guard_node", "sim_node", "attack_node"):
+        module, function = re.search(rf'"{script} = ([\w.]+):(\w+)"', setup).groups()
+        assert callable(getattr(importlib.import_module(module), function)), script
+    assert os.path.exists(os.path.join(ROOT, "resource", "rs_vla_guard"))
+
+
+def test_old_import_paths_and_module_commands_keep_working():
+    import subprocess
+    import sys
+
+    from rs_vla_guard import certification, certify, config, params
+    from rs_vla_guard.guard import Guard  # noqa: F401
+    from rs_vla_guard.node import GuardNode, main  # noqa: F401
+    from rs_vla_guard.ros import guard_node
+
+    assert certify.certify_sequential is certification.certify_sequential
+    assert config.effective is params.effective and config.twist_of(params.defaults(), "stop") == (0.0, 0.0)
+    assert GuardNode is guard_node.GuardNode
+    for module in ("rs_vla_guard.cli", "rs_vla_guard"):
+        result = subprocess.run([sys.executable, "-m", module, "plan", "--radius", "0.25", "--p", "0.99", "--json"],
+                                capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert result.returncode == 0 and '"samples_needed"' in result.stdout, result.stderr

@@ -1,0 +1,23 @@
+"""The bench report's shape (speed figures are measured by ``rs-vla-guard bench``, never asserted here)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.model
+from paths import ROOT
+
+
+def test_bench_json_has_exactly_the_documented_keys(tmp_path):
+    plot = tmp_path / "bench.png"
+    result = subprocess.run([sys.executable, "-m", "rs_vla_guard", "bench", "--scenes", "4", "--repeats", "1",
+                             "--json", "--plot", str(plot)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    from rs_vla_guard.tools.bench import KEYS
+
+    assert set(report) == set(KEYS) | {"settings"}
+    assert 0 < report["throughput_ratio"] and 0 < report["sample_ratio"] <= 1
+    assert report["fixed_samples"] == report["settings"]["n0"] + report["settings"]["n_max"]
+    assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,82 @@
+"""The rs-vla-guard command as a user runs it: real processes, exit codes, JSON, one-line errors."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from paths import ROOT
+
+
+def run(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "rs_vla_guard", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def left_scene(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("scenes") / "left.png")
+    result = run("scene", "--target", "red", "--x", "0.15", "--width", "0.2", "--distractors", "blue:0.7:0.15",
+                 "-o", path)
+    assert result.returncode == 0, result.stderr
+    assert "turn_left" in result.stdout
+    return path
+
+
+@pytest.mark.model
+def test_certify_json_carries_the_decision(left_scene):
+    result = run("certify", left_scene, "--instruction", "go to the red block", "--json")
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    for key in ("action", "candidate", "certified", "radius", "p_lower", "n_samples", "counts", "reason", "latency_ms"):
+        assert key in decision
+    assert decision["action"] == "turn_left" and decision["certified"]
+    assert sum(decision["counts"].values()) == decision["n_samples"]
+
+
+@pytest.mark.model
+def test_certify_on_a_border_frame_reports_the_fallback_set(tmp_path):
+    border = str(tmp_path / "border.png")
+    assert run("scene", "--target", "red", "--x", "0.31", "--width", "0.15", "-o", border).returncode == 0
+    result = run("certify", border, "--instruction", "go to the red block", "--json",
+                 "--fallback-sets", "move_forward+turn_left, move_forward+turn_right")
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert decision["action"] == "move_forward+turn_left" and decision["certified"]
+    assert decision["candidate"] in ("move_forward", "turn_left")
+
+
+@pytest.mark.model
+def test_certify_with_an_impossible_threshold_stops(left_scene):
+    result = run("certify", left_scene, "--instruction", "go to the red block", "--radius-threshold", "3",
+                 "--certify-mode", "fixed", "--n-max", "128", "--json")
+    decision = json.loads(result.stdout)
+    assert (decision["action"], decision["certified"], decision["reason"]) == ("stop", False, "below_threshold")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["certify", "/no/such.png", "--instruction", "go"], "image not found"),
+    (["certify", __file__, "--instruction", "go"], "not a readable image"),
+    (["certify", "SCENE", "--instruction", "go", "--sigma", "-1"], "sigma"),
+    (["plan", "--radius", "0.5", "--p", "1.5"], "must be in [0, 1]"),
+    (["plan", "--radius", "-1", "--p", "0.9"], "must be > 0"),
+    (["certify", "SCENE", "--instruction", "go", "--policy", "/no/model"], "not found"),
+    (["certify", "SCENE", "--instruction", "go", "--fallback-sets", "move_forward+stop"],
+     "fallback_sets: the safe action may not be a member"),
+])
+def test_bad_input_exits_non_zero_with_a_message(args, needle, left_scene):
+    result = run(*[left_scene if arg == "SCENE" else arg for arg in args])  # SCENE: a readable image
+    assert result.returncode != 0
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_plan_reports_samples_needed_and_a_table():
+    result = run("plan", "--radius", "0.5", "--sigma", "0.25", "--alpha", "0.001", "--p", "0.99", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert 500 < plan["samples_needed"] < 5000
+    radii = [row["expected_radius"] for row in plan["table"]]
+    assert radii == sorted(radii)
+    text = run("plan", "--radius", "0.9", "--p", "0.99")
+    assert text.returncode == 0 and "out of reach" in text.stdout
