@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 import numpy as np
 import torch
 
+from .. import actions as A
 from .. import certification as certify
 from ..guard import Guard
 from ..sampling import NoisySampler, frame_to_input
@@ -197,6 +198,6 @@ def _measured_radii(guard: Guard, sizes=(16, 32, 64, 128, 256, 512, 1024, 2048))
     clean = torch.from_numpy(frame_to_input(frame, guard.policy.input_size)).to(guard.policy.device)
     sampler = NoisySampler(guard.classifier("go to the red block"), clean, sigma=p["sigma"],
                            batch_size=guard.batch_size, generator=guard.generator)
-    candidate = guard.actions.index("turn_left")
+    candidate = guard.actions.index(A.TURN_LEFT)
     return [(n, certify.certify_fixed(sampler, sigma=p["sigma"], alpha=p["alpha"], n0=1, n=n,
                                       candidate=candidate).radius) for n in sizes]
