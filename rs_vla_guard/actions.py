@@ -37,6 +37,7 @@ NO_IMAGE = "no_image"
 STALE_IMAGE = "stale_image"
 INVALID_IMAGE = "invalid_image"
 NO_INSTRUCTION = "no_instruction"
+INVALID_INSTRUCTION = "invalid_instruction"
 POLICY_ERROR = "policy_error"
 INACTIVE = "inactive"
 DISAGREES_WITH_COMMAND = "disagrees_with_command"
@@ -52,6 +53,7 @@ REASONS: Dict[str, str] = {
     STALE_IMAGE: "the latest frame is older than image_timeout_s",
     INVALID_IMAGE: "the frame cannot be decoded (encoding, size, step, data)",
     NO_INSTRUCTION: "no instruction, an empty one, or one older than instruction_timeout_s",
+    INVALID_INSTRUCTION: "the instruction is longer than max_instruction_chars",
     POLICY_ERROR: "the policy raised; the error is in the certificate's detail",
     INACTIVE: "the node is not active (deactivated or shutting down)",
     DISAGREES_WITH_COMMAND: "gate mode: the upstream command's direction is not the certified action",

@@ -11,6 +11,8 @@ from typing import Tuple
 
 import numpy as np
 
+from .text import printable
+
 # encoding -> (channels, channel order to RGB); anything else is rejected.
 ENCODINGS = {
     "rgb8": (3, (0, 1, 2)),
@@ -29,7 +31,8 @@ def frame_from_image_msg(msg) -> np.ndarray:
     """sensor_msgs/Image -> HxWx3 uint8 RGB (a copy). Raises :class:`InvalidImage`."""
     encoding = str(msg.encoding).lower()
     if encoding not in ENCODINGS:
-        raise InvalidImage(f"unsupported encoding {msg.encoding!r} (supported: {', '.join(ENCODINGS)})")
+        raise InvalidImage(f"unsupported encoding {printable(repr(msg.encoding), 40)} "
+                           f"(supported: {', '.join(ENCODINGS)})")
     channels, order = ENCODINGS[encoding]
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     if height <= 0 or width <= 0:

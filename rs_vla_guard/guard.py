@@ -9,8 +9,8 @@ when ``fallback_sets`` are configured, the label of a set containing the candida
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Callable, Dict, List, Optional
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -22,6 +22,7 @@ from .oracles import UNMAPPED, make_oracle
 from .policies.base import PolicyError, Probes, generic_probe_frames
 from .policies.factory import make_policy
 from .sampling import NoisySampler, auto_batch_size, frame_to_input, make_generator, predict_clean, resolve_device
+from .text import printable
 
 
 class BlindPolicyError(PolicyError):
@@ -32,7 +33,9 @@ class BlindPolicyError(PolicyError):
 class Decision:
     """What the guard decided for one frame. ``action`` is what to execute (an action, or a fallback set's
     label such as ``move_forward+turn_left`` when only the set certified); ``reason`` says why; ``radius``
-    and ``p_lower`` belong to what ``action`` names."""
+    and ``p_lower`` belong to what ``action`` names; ``twist`` = (linear.x, angular.z) to command, zero
+    on every stop. Everything in a decision comes from one parameter snapshot, whose hash is
+    ``config_hash``; ``error`` is printable and bounded (it may quote the input)."""
 
     action: str
     candidate: Optional[str]
@@ -50,11 +53,18 @@ class Decision:
     mode: str
     error: str = ""
     config_hash: str = ""
+    twist: Tuple[float, float] = (0.0, 0.0)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["radius"] = _finite(self.radius)
+        data["twist"] = list(self.twist)
         return data
+
+    def as_stop(self, params: Dict[str, Any], reason: str, error: str) -> "Decision":
+        """This decision turned into a stop for ``reason`` under ``params`` (its statistics kept)."""
+        return replace(self, action=params["safe_action"], certified=False, reason=reason, error=printable(error),
+                       config_hash=P.config_hash(params), twist=(0.0, 0.0))
 
 
 def _finite(value: float) -> float:
@@ -65,11 +75,29 @@ def stop_decision(params: Dict[str, Any], reason: str, error: str = "", *, model
                   latency_ms: float = 0.0) -> Decision:
     """The safe action for ``reason`` before any sampling (no frame, stale frame, bad input, ...)."""
     return Decision(params["safe_action"], None, False, 0.0, 0.0, 0, {}, reason, latency_ms, params["sigma"],
-                    params["alpha"], params["radius_threshold"], model_id, mode, error, P.config_hash(params))
+                    params["alpha"], params["radius_threshold"], model_id, mode, printable(error),
+                    P.config_hash(params))
+
+
+def instruction_problem(instruction: Any, params: Dict[str, Any]) -> Optional[Tuple[str, str]]:
+    """(reason, detail) when ``instruction`` cannot be decided on: missing, blank, or too long."""
+    if not isinstance(instruction, str) or not instruction.strip():
+        return A.NO_INSTRUCTION, "no instruction received"
+    if len(instruction) > params["max_instruction_chars"]:
+        return A.INVALID_INSTRUCTION, (f"instruction of {len(instruction)} characters is longer than "
+                                       f"max_instruction_chars {params['max_instruction_chars']}")
+    return None
+
+
+def _labels_of_scores(scores: torch.Tensor, batch: int, classes: int) -> torch.Tensor:
+    if tuple(scores.shape) != (batch, classes):
+        raise PolicyError(f"policy returned scores of shape {tuple(scores.shape)}, expected {(batch, classes)}")
+    labels = scores.argmax(dim=1)
+    return torch.where(torch.isfinite(scores).all(dim=1), labels, torch.full_like(labels, UNMAPPED))
 
 
 class Guard:
-    """Policy + oracle + noisy sampler + certifier, configured by the parameters of :mod:`config`."""
+    """Policy + oracle + noisy sampler + certifier, configured by the parameters of :mod:`.params`."""
 
     def __init__(self, policy, params: Dict[str, Any]):
         self.policy = policy
@@ -116,9 +144,13 @@ class Guard:
     # ------------------------------------------------------------------ the base classifier
 
     def classifier(self, instruction: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        """f = oracle o policy for one instruction: B noisy inputs -> B action indices (-1 unmapped)."""
+        """f = oracle o policy for one instruction: B noisy inputs -> B action indices (-1 unmapped).
+
+        Scores must be one finite row per input: a row with a NaN or infinity maps to -1 (counted against
+        the candidate, never for it), and a wrong shape is a policy error."""
         if self.mode == "score":
-            return lambda pixels: self.policy.score(pixels, instruction, self.phrases).argmax(dim=1)
+            return lambda pixels: _labels_of_scores(self.policy.score(pixels, instruction, self.phrases),
+                                                    pixels.shape[0], len(self.phrases))
         if self.mode == "generate":
             return lambda pixels: torch.from_numpy(self.oracle(self.policy.generate(pixels, instruction)))
         return lambda pixels: self.oracle(self.policy.act(pixels, instruction))
@@ -173,8 +205,14 @@ class Guard:
         """Apply runtime parameter changes (validated together with the rest; ConfigError if invalid)."""
         params = dict(self.params)
         params.update(changes)
-        params = P.effective(params)
-        read_only = [n for n in changes if P.SCHEMA[n].read_only and changes[n] != self.params[n]]
+        self.use(P.effective(params))
+
+    def use(self, params: Dict[str, Any]) -> None:
+        """Decide with ``params`` (an effective configuration, e.g. a node's snapshot) from now on;
+        ConfigError if a read-only parameter differs from the guard's."""
+        if params is self.params:
+            return
+        read_only = [n for n, p in P.SCHEMA.items() if p.read_only and params[n] != self.params[n]]
         if read_only:
             raise P.ConfigError([f"{n}: read-only, needs a reconfigure" for n in read_only])
         self._settle(params)
@@ -200,21 +238,25 @@ class Guard:
         else:
             candidate_or_set = candidate
         action = candidate_or_set if certificate.certified else p["safe_action"]
+        twist = A.twist_of(p, action) if certificate.certified else (0.0, 0.0)
         return Decision(action, candidate, certificate.certified, certificate.radius, certificate.p_lower,
                         certificate.n_samples, counts, certificate.reason, latency_ms, p["sigma"], p["alpha"],
-                        p["radius_threshold"], self.policy.model_id, self.mode, error, self.config_hash)
+                        p["radius_threshold"], self.policy.model_id, self.mode, printable(error), self.config_hash,
+                        twist)
 
     def decide(self, frame_rgb: np.ndarray, instruction: str, deadline_s: Optional[float] = None) -> Decision:
         """Certify the policy's action for ``frame_rgb`` (HxWx3 uint8 RGB) under ``instruction``.
 
-        Never raises for bad input or a failing policy: the decision is then the safe action with
-        reason ``invalid_image``, ``no_instruction`` or ``policy_error``. With ``deadline_s`` (the node
+        Never raises for bad input or a failing policy (any ``Exception``): the decision is then the safe
+        action with reason ``invalid_image``, ``no_instruction``, ``invalid_instruction`` or
+        ``policy_error``. With ``deadline_s`` (the node
         passes its own), the sequential test draws no batch that would end after the deadline and
         otherwise stops with reason ``deadline_exceeded``; without it, decisions do not depend on timing.
         """
         started = time.perf_counter()
-        if not isinstance(instruction, str) or not instruction.strip():
-            return self._decision(started, A.NO_INSTRUCTION)
+        problem = instruction_problem(instruction, self.params)
+        if problem is not None:
+            return self._decision(started, problem[0], error=problem[1])
         try:
             clean = frame_to_input(frame_rgb, self.policy.input_size)
         except (ValueError, TypeError) as error:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 from . import actions as _actions
+from . import certification as _certification
 
 NODE_NAME = "rs_vla_guard"
 
@@ -96,6 +97,9 @@ PARAMETERS: List[Param] = [
           read_only=True),
     Param("seed", 0, "seed of the noise generator (a node's decisions are reproducible as a sequence)",
           low=0, high=2**31 - 1, read_only=True),
+    Param("max_instruction_chars", 500, "longest instruction accepted; longer ones stop with invalid_instruction "
+          "(a language command is a sentence, and a long one costs every decision time and memory)", low=1,
+          high=100_000),
     Param("max_new_tokens", 8, "generate mode: most new tokens per noisy sample", low=1, high=512,
           read_only=True),
     Param("probe_instructions", ["move forward", "turn left", "turn right", "stop"],
@@ -125,10 +129,10 @@ def _check_one(param: Param, value: Any) -> Optional[str]:
     if kind in (int, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return f"{param.name}: expected a number, got {value!r}"
-        if kind is int and float(value) != int(value):
-            return f"{param.name}: expected an integer, got {value!r}"
         if isinstance(value, float) and not math.isfinite(value):
             return f"{param.name}: must be finite, got {value!r}"
+        if kind is int and float(value) != int(value):
+            return f"{param.name}: expected an integer, got {value!r}"
         low, high = param.low, param.high
         if low is not None and (value < low or (param.low_open and value == low)):
             return f"{param.name}: must be {'>' if param.low_open else '>='} {low}, got {value}"
@@ -169,7 +173,27 @@ def validate(params: Dict[str, Any]) -> List[str]:
                          "max_angular_speed", "fallback_sets"}
     if not broken & action_parameters:
         problems += _actions.problems({name: params.get(name, SCHEMA[name].default) for name in action_parameters})
+    statistics = {"sigma", "alpha", "radius_threshold", "n_max", "oracle_error", "symmetric_oracle", "certify_mode"}
+    if not broken & statistics:
+        problems += _certifiable(**{name: params.get(name, SCHEMA[name].default) for name in statistics})
     return problems
+
+
+def _certifiable(*, sigma, alpha, radius_threshold, n_max, oracle_error, symmetric_oracle, certify_mode) -> List[str]:
+    """A configuration whose n_max is too small for even unanimous samples to certify is refused: every
+    decision would run to n_max and stop."""
+    needed = _certification.smallest_certifying_n(sigma=sigma, alpha=alpha, radius_threshold=radius_threshold,
+                                                  oracle_error=oracle_error, symmetric_oracle=symmetric_oracle,
+                                                  certify_mode=certify_mode)
+    if needed is not None and needed <= n_max:
+        return []
+    setting = f"radius_threshold {radius_threshold} at sigma {sigma}, alpha {alpha}" + (
+        f", oracle_error {oracle_error}" if oracle_error else "")
+    if needed is None:
+        return [f"radius_threshold: {setting} can never be certified (p* = Phi(radius_threshold / sigma) "
+                f"is out of reach); lower radius_threshold or raise sigma"]
+    return [f"n_max: {n_max} samples can never certify {setting}: unanimous samples first do at n = {needed}; "
+            f"raise n_max to at least {needed} or lower radius_threshold"]
 
 
 def effective(overrides: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:

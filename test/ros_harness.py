@@ -138,6 +138,16 @@ class Probe:
                     return True
         return False
 
+    def statuses_since(self, since: float):
+        """[(reception time, published action, certificate values)] heard since ``since``."""
+        with self.lock:
+            return [(t, s.message, {kv.key: kv.value for kv in s.values}) for t, s in self.certificates if t >= since]
+
+    def twist_stamps_since(self, since: float):
+        """Header stamps (seconds, the node's clock at publication) of the cmd_vel heard since ``since``."""
+        with self.lock:
+            return [stamp_seconds(m.header.stamp) for t, m in self.twists if t >= since]
+
     def reasons_since(self, since: float):
         with self.lock:
             out = []
@@ -176,12 +186,42 @@ def set_parameters(probe, node_name="rs_vla_guard", **values):
     return [(r.successful, r.reason) for r in response.results]
 
 
-def change_state(probe, transition_label, node_name="rs_vla_guard"):
+def set_parameters_atomically(probe, node_name="rs_vla_guard", **values):
+    """Set several parameters on the guard node in one atomic request: (successful, reason), or None."""
+    from rcl_interfaces.srv import SetParametersAtomically
+    from rclpy.parameter import Parameter
+
+    request = SetParametersAtomically.Request(
+        parameters=[Parameter(k, value=v).to_parameter_msg() for k, v in values.items()])
+    response = call_service(probe, SetParametersAtomically, f"/{node_name}/set_parameters_atomically", request)
+    return None if response is None else (response.result.successful, response.result.reason)
+
+
+TRANSITIONS = {"configure": 1, "cleanup": 2, "activate": 3, "deactivate": 4, "shutdown": 5}  # lifecycle_msgs ids
+
+
+def request_transition(probe, transition_label, node_name="rs_vla_guard", timeout=30.0):
+    """The change_state response (success True/False), or None when the node never answered."""
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
 
-    ids = {"configure": Transition.TRANSITION_CONFIGURE, "activate": Transition.TRANSITION_ACTIVATE,
-           "deactivate": Transition.TRANSITION_DEACTIVATE, "cleanup": Transition.TRANSITION_CLEANUP}
-    request = ChangeState.Request(transition=Transition(id=ids[transition_label]))
-    response = call_service(probe, ChangeState, f"/{node_name}/change_state", request)
-    return response is not None and response.success
+    request = ChangeState.Request(transition=Transition(id=TRANSITIONS[transition_label]))
+    response = call_service(probe, ChangeState, f"/{node_name}/change_state", request, timeout=timeout)
+    return None if response is None else response.success
+
+
+def change_state(probe, transition_label, node_name="rs_vla_guard"):
+    return bool(request_transition(probe, transition_label, node_name))
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc (Linux)."""
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def stamp_seconds(stamp) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9

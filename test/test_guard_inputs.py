@@ -11,7 +11,9 @@ pytestmark = pytest.mark.model
 
 @pytest.fixture(scope="module")
 def guard(tiny_llava_dir):
-    return Guard.from_config({"policy": tiny_llava_dir, "allow_blind_policy": True, "n_max": 32, "batch_size": 16})
+    # An untrained model and few samples: radius_threshold 0.1 keeps 32 samples enough to certify in principle.
+    return Guard.from_config({"policy": tiny_llava_dir, "allow_blind_policy": True, "n_max": 32, "batch_size": 16,
+                              "radius_threshold": 0.1})
 
 
 FRAME = np.zeros((48, 64, 3), np.uint8)
@@ -68,22 +70,24 @@ def test_invalid_parameters_are_rejected_with_the_name(overrides, needle):
 
 
 def test_runtime_update_changes_the_next_decision(guard):
-    guard.update(radius_threshold=5.0)
+    guard.update(radius_threshold=0.11)
     try:
         decision = guard.decide(FRAME, "go to the red block")
-        assert decision.radius_threshold == 5.0 and not decision.certified
+        assert decision.radius_threshold == 0.11 and decision.config_hash == guard.config_hash
+        with pytest.raises(ConfigError, match="n_max: 32 samples can never certify"):
+            guard.update(radius_threshold=0.5)
         with pytest.raises(ConfigError, match="read-only"):
             guard.update(policy="elsewhere")
         with pytest.raises(ConfigError, match="sigma"):
             guard.update(sigma=-1.0)
         assert guard.params["sigma"] == 0.25
     finally:
-        guard.update(radius_threshold=0.25)
+        guard.update(radius_threshold=0.1)
 
 
 def test_fixed_mode_draws_n0_plus_n_samples(tiny_llava_dir):
     guard = Guard.from_config({"policy": tiny_llava_dir, "allow_blind_policy": True, "certify_mode": "fixed",
-                               "n0": 8, "n_max": 24, "batch_size": 16})
+                               "n0": 8, "n_max": 24, "batch_size": 16, "radius_threshold": 0.1})
     decision = guard.decide(FRAME, "go to the red block")
     assert decision.n_samples == 32 and sum(decision.counts.values()) == 24
 

@@ -1,7 +1,7 @@
 """The package's layering, checked by reading every module's imports (nothing is imported to check it).
 
 Layers, foundation first; a module may import the package only from a lower layer or from its own unit
-(its subpackage, or itself): certification and frames; actions; params, oracles, tasks; fleet and
+(its subpackage, or itself): text; certification and frames; actions; params, oracles, tasks; fleet and
 sampling; policies; guard; attacks; sim; ros; tools. Only ros/ imports ROS, only sim/ imports MuJoCo,
 certification/ imports no torch and nothing else of the package, and the guard imports neither the task
 renderer nor a concrete policy adapter.
@@ -15,7 +15,7 @@ import pytest
 from paths import ROOT
 
 PACKAGE = os.path.join(ROOT, "rs_vla_guard")
-LAYERS = [("certification", "frames"), ("actions",), ("params", "oracles", "tasks"), ("fleet", "sampling"),
+LAYERS = [("text",), ("certification", "frames"), ("actions",), ("params", "oracles", "tasks"), ("fleet", "sampling"),
           ("policies",), ("guard",), ("attacks",), ("sim",), ("ros",), ("tools",)]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 # Old import paths kept working as thin re-exports: they sit on top of everything.

@@ -90,7 +90,7 @@ def test_batch_size_zero_means_automatic_and_is_fixed_once(tiny_llava_dir):
                                "device": "cpu", "n_max": 256})
     assert guard.batch_size == CPU_AUTO_BATCH_SIZE
     small = Guard.from_config({"policy": tiny_llava_dir, "allow_blind_policy": True, "batch_size": 0,
-                               "device": "cpu", "n_max": 24}, check=False)
+                               "device": "cpu", "n_max": 24, "radius_threshold": 0.1}, check=False)
     assert small.batch_size == 24
     with pytest.raises(Exception, match="read-only"):
         guard.update(batch_size=32)

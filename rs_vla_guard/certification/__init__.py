@@ -10,12 +10,12 @@ The theory, in this project's words, is in ``docs/theory.md``.
 from .bounds import (check_parameters, lower_confidence_bound, oracle_corrected, probability_for_radius,
                      radius_from_lower_bound, upper_confidence_bound)
 from .gaussian import (ABSTAIN, BELOW_THRESHOLD, CERTIFIED, OUT_OF_TIME, Certificate, Sampler, certify_fixed,
-                       certify_sequential, checkpoint_alpha, sequential_schedule)
+                       certify_sequential, checkpoint_alpha, sequential_schedule, smallest_certifying_n)
 from .planning import expected_radius, radius_ceiling, samples_needed
 
 __all__ = [
     "ABSTAIN", "BELOW_THRESHOLD", "CERTIFIED", "OUT_OF_TIME", "Certificate", "Sampler", "certify_fixed",
     "certify_sequential", "check_parameters", "checkpoint_alpha", "expected_radius", "lower_confidence_bound",
     "oracle_corrected", "probability_for_radius", "radius_ceiling", "radius_from_lower_bound", "samples_needed",
-    "sequential_schedule", "upper_confidence_bound",
+    "sequential_schedule", "smallest_certifying_n", "upper_confidence_bound",
 ]

@@ -165,6 +165,49 @@ def certify_fixed(
                    fallback=hypotheses[h] if h else None)
 
 
+def smallest_certifying_n(*, sigma: float, alpha: float, radius_threshold: float, oracle_error: float = 0.0,
+                          symmetric_oracle: bool = False, certify_mode: str = "sequential",
+                          n_limit: int = 10**9) -> Optional[int]:
+    """The fewest estimation samples with which a unanimous count certifies ``radius_threshold``: at the
+    sequential test's first look (level alpha_1) or in fixed mode (level alpha). A configuration whose
+    ``n_max`` is below it can never certify; None when no number of samples up to ``n_limit`` can.
+
+    Unanimous samples give p_lower = level^(1/n), which grows with n, so the answer is found by bisection.
+    """
+    check_parameters(sigma, alpha, oracle_error)
+    level = checkpoint_alpha(alpha, 1) if certify_mode == "sequential" else alpha
+    p_star = probability_for_radius(radius_threshold, sigma)
+
+    def certifies(n: int) -> bool:
+        return _passes(oracle_corrected(level ** (1.0 / n), oracle_error, symmetric_oracle), p_star)
+
+    if not certifies(n_limit):
+        return None
+    low, high = 1, 1
+    while not certifies(high):
+        low, high = high + 1, high * 2
+    high = min(high, n_limit)
+    while low < high:
+        middle = (low + high) // 2
+        if certifies(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
+
+
+def _reachable(k: int, n: int, look: int, schedule: Sequence[int], share: float, p_star: float,
+               oracle_error: float, symmetric_oracle: bool) -> bool:
+    """Could a hypothesis with k of n samples still certify at a look after ``look`` (1-based; 0 = before any),
+    if every sample from now on agreed with it? If not, more samples cannot change the outcome."""
+    for later, n_later in enumerate(schedule[look:], start=look + 1):
+        best = k + n_later - n
+        bound = lower_confidence_bound(best, n_later, checkpoint_alpha(share, later))
+        if _passes(oracle_corrected(bound, oracle_error, symmetric_oracle), p_star):
+            return True
+    return False
+
+
 def checkpoint_alpha(alpha: float, j: int) -> float:
     """Error budget of the j-th look (j >= 1): alpha * 6 / (pi^2 j^2); the budgets sum to alpha."""
     return alpha * 6.0 / (math.pi**2 * j * j)
@@ -213,6 +256,7 @@ def certify_sequential(
     symmetric_oracle: bool = False,
     out_of_time: Optional[Callable[[], bool]] = None,
     fallbacks: Sequence[Iterable[int]] = (),
+    stop_when_hopeless: bool = True,
 ) -> Certificate:
     """Anytime-valid test of R >= ``radius_threshold``, i.e. p_A >= p* = Phi(radius_threshold / sigma).
 
@@ -234,6 +278,10 @@ def certify_sequential(
     h hypotheses at alpha / h (schedule included). The test stops when the candidate certifies, or when
     the candidate is ruled out (upper bound below p*) and a set certifies or every set is ruled out too.
     A set is reported (``Certificate.fallback``) only when the candidate alone did not certify.
+
+    ``stop_when_hopeless``: stop as soon as no hypothesis could certify at any remaining look even if every
+    further sample agreed with it (before drawing anything, when the configuration cannot certify within
+    ``n_max`` at all). This decides nothing differently: it only skips samples that cannot matter.
     """
     check_parameters(sigma, alpha, oracle_error)
     if n_max <= 0 or batch_size <= 0:
@@ -254,6 +302,10 @@ def certify_sequential(
     n = 0
     ks = np.zeros(len(hypotheses), dtype=np.int64)
     lowers, uppers = [0.0] * len(hypotheses), [1.0] * len(hypotheses)
+    bounds = dict(schedule=schedule, share=share, p_star=p_star, oracle_error=oracle_error,
+                  symmetric_oracle=symmetric_oracle)
+    if stop_when_hopeless and candidate is not None and not _reachable(0, 0, 0, **bounds):
+        return Certificate(candidate, False, 0.0, 0.0, n_selection, counts, BELOW_THRESHOLD, 1.0, 0)
     for j, n_look in enumerate(schedule, start=1):
         while n < n_look:
             if out_of_time is not None and out_of_time():
@@ -272,6 +324,8 @@ def certify_sequential(
                   for k in ks]
         uppers = [min(upper_confidence_bound(int(k), n, alpha_j) + oracle_error, 1.0) for k in ks]
         if _passes(lowers[0], p_star):
+            break
+        if stop_when_hopeless and not any(_reachable(int(k), n, j, **bounds) for k in ks):
             break
         if uppers[0] < p_star:  # the candidate alone is out: stop once the sets are decided too
             sets = range(1, len(hypotheses))

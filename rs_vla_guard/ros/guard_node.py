@@ -9,14 +9,29 @@ Topics (relative names, so they remap):
   pub  certificate  diagnostic_msgs/DiagnosticStatus, one per published command
   pub  /diagnostics diagnostic_msgs/DiagnosticArray, 1 Hz
 
-Threads: decisions run on one dedicated thread, woken by the control timer; every executor callback
-(inputs, parameters, lifecycle, watchdog, diagnostics) is short, so a single-threaded executor serves
-them all while inference is busy. (rclpy's MultiThreadedExecutor busy-spins while a long callback runs,
-ros2/rclpy#1452, which here took a core away from inference and doubled decision latency.) Decisions get
-``deadline_s``: the sequential test draws no batch that would end after it and stops with
-``deadline_exceeded`` instead (valid: a certificate can only come from a scheduled look). As a
-backstop, the watchdog publishes ``deadline_exceeded`` stops at the control rate while a decision
-overruns anyway (one slow batch), so the robot never goes without a command.
+The promise: a non-stop command only with a valid certificate for a fresh frame; an explicit stop with a
+reason on every other control step; nothing that arrives (messages, parameter or lifecycle requests, a
+policy that raises anything) takes the node down.
+
+How it is kept:
+- Parameters live in one immutable snapshot, swapped atomically with respect to publications; every
+  published command (action, twist and certificate) is a :class:`~rs_vla_guard.guard.Decision` made
+  under one snapshot, whose hash the certificate carries.
+- Decisions run on one dedicated thread, woken by the control timer (ticks during a decision coalesce),
+  and are published as soon as they are made. A keep-alive timer, re-armed by every publication, fires
+  when 1.2 control periods pass without one and publishes a *hold*: the latest command again while its
+  frame is still younger than ``image_timeout_s`` under the same snapshot and instruction (the rule a
+  live decision obeys, so no certificate is stretched; in gate mode re-checked against the upstream
+  command), else a stop with the reason. Every publication also re-checks that rule, so a decision that
+  took too long goes out as ``stale_image``.
+- Every executor callback (inputs, parameters, lifecycle, timers, diagnostics) is short, so a
+  single-threaded executor serves them all while inference runs. (rclpy's MultiThreadedExecutor
+  busy-spins while a long callback runs, ros2/rclpy#1452, which took a core away from inference.)
+- The decision thread turns anything a policy raises, ``SystemExit`` and ``KeyboardInterrupt``
+  included, into ``policy_error`` stops and ERROR diagnostics, and keeps deciding; the keep-alive timer
+  restarts it should it ever end.
+- A lifecycle request the current state has no transition for is answered ``success: false`` (rclpy
+  7.1.6 would raise out of the service and end the process, ros2/rclpy#1209).
 """
 from __future__ import annotations
 
@@ -25,7 +40,7 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Dict, Optional
 
 import rclpy
@@ -39,10 +54,16 @@ from std_msgs.msg import String
 
 from .. import actions as A
 from .. import params as P
-from ..guard import Decision, stop_decision
+from ..guard import Decision, Guard, instruction_problem, stop_decision
 from ..oracles import BinningOracle
+from ..text import printable
 from . import messages, qos
 from .executors import spin_until_shutdown
+
+JOIN_TIMEOUT_S = 2.0  # how long deactivate waits for a running decision before leaving it behind
+# The keep-alive fires this many control periods after the last publication. Above 1, so it does not race
+# the decision due one period after the last; the longest gap between commands stays well under 1.5.
+KEEPALIVE_PERIODS = 1.2
 
 
 def _descriptor(param: P.Param) -> ParameterDescriptor:
@@ -57,41 +78,56 @@ def _descriptor(param: P.Param) -> ParameterDescriptor:
     return descriptor
 
 
+@dataclass(frozen=True)
+class Published:
+    """The latest command out, and what a hold needs to decide whether it may go out again."""
+
+    decision: Decision
+    snapshot: Dict[str, Any]
+    frame_time: Optional[float]  # the frame's time (stamp, or reception when unstamped), node clock seconds
+    instruction: Optional[str]
+    gated: Optional[Decision] = None  # gate mode: the certified decision before the upstream command was applied
+
+
 class GuardNode(LifecycleNode):
     """Certifies each control step's VLA action and publishes it, or an explicit stop with a reason."""
 
     def __init__(self, guard_factory=None, **kwargs):
         super().__init__(P.NODE_NAME, **kwargs)
         # guard_factory(params) -> Guard; tests and tools may wrap the policy (default: Guard.from_config).
-        self._guard_factory = guard_factory
-        self._declare_problems = []
+        self._guard_factory = guard_factory or Guard.from_config
+        self._config_problems = []
         for param in P.PARAMETERS:
             try:
                 self.declare_parameter(param.name, param.default, _descriptor(param))
             except Exception as error:  # out-of-range or wrongly typed override from a params file
-                self._declare_problems.append(f"{param.name}: {error}")
-                self.declare_parameter(param.name, param.default, _descriptor(param),
-                                       ignore_override=True)
-        self.params: Dict[str, Any] = {}
-        self._config_problems = list(self._declare_problems)
+                self._config_problems.append(f"{param.name}: {printable(error)}")
+                self.declare_parameter(param.name, param.default, _descriptor(param), ignore_override=True)
         try:
-            self.params = P.effective({p.name: self.get_parameter(p.name).value for p in P.PARAMETERS})
+            self._snapshot = P.effective({p.name: self.get_parameter(p.name).value for p in P.PARAMETERS})
         except P.ConfigError as error:
             self._config_problems += error.problems
-            self.params = P.defaults()
-        self.guard = None
-        self._lock = threading.Lock()
+            self._snapshot = P.defaults()
+        self.guard: Optional[Guard] = None
+        self._lock = threading.Lock()  # inputs and the running decision's start time
+        self._publish_lock = threading.RLock()  # publications, the snapshot swap and the active flag
         self._frame_msg: Optional[Image] = None
-        self._frame_received = None  # node-clock time of reception
+        self._frame_received: Optional[float] = None  # node-clock seconds
         self._instruction: Optional[str] = None
-        self._instruction_received = None
-        self._command = None  # (linear_x, angular_z, node-clock time)
+        self._instruction_received: Optional[float] = None
+        self._command = None  # (linear_x, angular_z, node-clock seconds)
         self._inference_started: Optional[float] = None  # monotonic seconds
-        self._pending_changes: Dict[str, Any] = {}
+        self._deciding_frame_time: Optional[float] = None  # the frame the decision thread works on
         self._active = False
         self._control_timers = []
+        self._keepalive = None
+        self._decision_thread: Optional[threading.Thread] = None
+        self._worker_stop = threading.Event()
+        self._tick = threading.Event()
         self._input_subscriptions = []
         self._publishers_ready = False
+        self._last: Optional[Published] = None
+        self._last_publish = 0.0  # monotonic
         self._stats = Counter()
         self._reasons = Counter()
         self._latencies = deque(maxlen=50)
@@ -100,39 +136,74 @@ class GuardNode(LifecycleNode):
         self._last_error = ""
         self._last_error_logged = 0.0
         self._last_reason: Optional[str] = None
+        self._policy_fault: Optional[str] = None  # set while decisions end in policy_error
         self._state_label = "unconfigured"
-        self._gate_oracle = BinningOracle(self.params["actions"]) if A.STOP in self.params["actions"] else None
+        self._gate_oracle = BinningOracle(self._snapshot["actions"]) if A.STOP in self._snapshot["actions"] else None
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._harden_change_state_service()
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos.COMMANDS)
         self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
         if self._config_problems:
-            self.get_logger().error("invalid parameters: " + "; ".join(self._config_problems))
+            self.get_logger().error("invalid parameters: " + printable("; ".join(self._config_problems), 2000))
+
+    @property
+    def params(self) -> Dict[str, Any]:
+        """The current parameter snapshot (never mutated: a change replaces it)."""
+        return self._snapshot
 
     # ------------------------------------------------------------------ lifecycle
 
+    def _harden_change_state_service(self) -> None:
+        """Answer lifecycle requests that have no transition from the current state with success false.
+
+        rclpy 7.1.6 raises RCLError ('Transition is not registered') out of the change_state service for
+        them, which ends the process (ros2/rclpy#1209, fixed upstream by #1319)."""
+        service = getattr(self, "_service_change_state", None)
+        if service is None:
+            return
+        transition = service.callback
+
+        def change_state(request, response):
+            try:
+                current = self._state_machine.current_state[1]
+                asked = request.transition.label or str(request.transition.id)
+                available = self._state_machine.available_transitions
+                if not any(asked in (label, str(transition_id)) for transition_id, label, *_ in available):
+                    self.get_logger().warning(f"refused lifecycle transition '{printable(asked, 40)}': none from "
+                                              f"state '{current}' (available: {', '.join(t[1] for t in available)})")
+                    response.success = False
+                    return response
+                return transition(request, response)
+            except Exception as error:  # whatever the state machine raises, answer and keep running
+                self._log_error(f"lifecycle request failed: {type(error).__name__}: {error}")
+                response.success = False
+                return response
+
+        service.callback = change_state
+
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the policy, warm it up and check that it follows image and instruction. SUCCESS -> inactive,
+        with publishers and subscriptions made; FAILURE (bad parameters, a model that cannot load or is
+        blind) -> unconfigured, the reason in the log and in /diagnostics."""
         if self._config_problems:
             self.get_logger().error("cannot configure, invalid parameters: " + "; ".join(self._config_problems))
             return TransitionCallbackReturn.FAILURE
+        snapshot = self._snapshot
         try:
             started = time.perf_counter()
-            if self._guard_factory is not None:
-                self.guard = self._guard_factory(dict(self.params))
-            else:
-                from ..guard import Guard
-
-                self.guard = Guard.from_config(dict(self.params))
-            self._warm_up()
+            self.guard = self._guard_factory(dict(snapshot))
+            self.guard.use(snapshot)
+            probes = self.guard.probes()
+            self.guard.decide(probes.frames[0], probes.instructions[0])  # warm-up
             self.get_logger().info(
                 f"configured: model {self.guard.policy.model_id} ({self.guard.mode} mode) on "
                 f"{self.guard.policy.device} in {time.perf_counter() - started:.1f}s, config {self.guard.config_hash}")
         except Exception as error:  # a model that cannot load or is blind: FAILURE, not a crash
             self.guard = None
-            self._last_error = f"configure failed: {error}"
+            self._last_error = printable(f"configure failed: {error}")
             self.get_logger().error(self._last_error)
             return TransitionCallbackReturn.FAILURE
-        stamped = self.params["use_stamped"]
-        twist_type = TwistStamped if stamped else Twist
+        twist_type = TwistStamped if snapshot["use_stamped"] else Twist
         self._action_pub = self.create_lifecycle_publisher(String, "action", qos.COMMANDS)
         self._cmd_pub = self.create_lifecycle_publisher(twist_type, "cmd_vel", qos.COMMANDS)
         self._certificate_pub = self.create_lifecycle_publisher(DiagnosticStatus, "certificate", qos.COMMANDS)
@@ -141,42 +212,46 @@ class GuardNode(LifecycleNode):
             self.create_subscription(Image, "image", self._on_image, qos.SENSOR_DATA),
             self.create_subscription(String, "instruction", self._on_instruction, qos.LATCHED),
         ]
-        if self.params["gate_mode"]:
+        if snapshot["gate_mode"]:
             self._input_subscriptions.append(self.create_subscription(
                 twist_type, "cmd_vel_in", self._on_command, qos.COMMANDS))
         self._state_label = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
-    def _warm_up(self) -> None:
-        import numpy as np
-
-        self.guard.decide(np.zeros((64, 64, 3), np.uint8), "go to the red block")
-
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start deciding and publishing at ``control_rate_hz``: SUCCESS -> active."""
         result = super().on_activate(state)
-        self._active = True
-        self._start_timers()
+        with self._publish_lock:
+            self._active = True
+            self._last, self._last_publish = None, time.monotonic()
+        self._start_decisions()
         self._state_label = "active"
-        self.get_logger().info(f"active: deciding at {self.params['control_rate_hz']} Hz")
+        self.get_logger().info(f"active: deciding at {self._snapshot['control_rate_hz']} Hz")
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._active = False
-        self._stop_timers()
-        self._publish_stop(A.INACTIVE, "node deactivated")
+        """Publish one last stop (``inactive``) and halt: nothing else goes out until activated again.
+        SUCCESS -> inactive."""
+        with self._publish_lock:
+            self._publish_stop(A.INACTIVE, "node deactivated", final=True)
+            self._active = False
+        self._stop_decisions()
         self._state_label = "inactive"
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model (GPU memory included), publishers and subscriptions. SUCCESS -> unconfigured."""
         self._release()
         self._state_label = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        if self._active:
-            self._publish_stop(A.INACTIVE, "node shutting down")
-        self._active = False
-        self._stop_timers()
+        """From any state: a last stop if active, then everything freed. SUCCESS -> finalized."""
+        with self._publish_lock:
+            if self._active:
+                self._publish_stop(A.INACTIVE, "node shutting down", final=True)
+            self._active = False
+        self._stop_decisions()
         self._release()
         self._state_label = "finalized"
         return TransitionCallbackReturn.SUCCESS
@@ -185,38 +260,49 @@ class GuardNode(LifecycleNode):
         for subscription in self._input_subscriptions:
             self.destroy_subscription(subscription)
         self._input_subscriptions = []
-        if self._publishers_ready:
-            self._publishers_ready = False
-            for publisher in (self._action_pub, self._cmd_pub, self._certificate_pub):
-                self.destroy_lifecycle_publisher(publisher)
+        with self._publish_lock:
+            if self._publishers_ready:
+                self._publishers_ready = False
+                for publisher in (self._action_pub, self._cmd_pub, self._certificate_pub):
+                    self.destroy_lifecycle_publisher(publisher)
         if self.guard is not None:
             self.guard.release()  # frees model memory, GPU included
             self.guard = None
         with self._lock:
             self._frame_msg = self._instruction = self._command = None
 
-    def _start_timers(self) -> None:
-        period = 1.0 / self.params["control_rate_hz"]
-        self._tick = threading.Event()
+    # ------------------------------------------------------------------ timers and the decision thread
+
+    def _start_decisions(self) -> None:
         self._worker_stop = threading.Event()
+        self._tick = threading.Event()
+        self._start_decision_thread()
+        self._start_timers()
+
+    def _start_decision_thread(self) -> None:
         # Decisions run on one dedicated thread, not in an executor callback: a callback that runs for a
-        # whole decision keeps its timer ready-but-blocked, and the executor then spins on it, taking a
-        # core (and the GIL) away from inference. The timer only signals the worker, which takes the
-        # latest frame when it starts; ticks during a decision coalesce into one.
+        # whole decision keeps its timer ready-but-blocked, and the executor then spins on it.
         self._decision_thread = threading.Thread(target=self._decision_loop, args=(self._tick, self._worker_stop),
                                                  name="rs_vla_guard_decisions", daemon=True)
         self._decision_thread.start()
-        self._control_timers = [
-            self.create_timer(period, self._tick.set),
-            self.create_timer(period, self._watchdog),
-        ]
 
-    def _stop_timers(self) -> None:
+    def _start_timers(self) -> None:
         for timer in self._control_timers:
             self.destroy_timer(timer)
-        self._control_timers = []
-        if getattr(self, "_worker_stop", None) is not None:
-            self._worker_stop.set()  # the worker ends after its current decision (never joined: it may be slow)
+        period = 1.0 / self._snapshot["control_rate_hz"]
+        self._keepalive = self.create_timer(KEEPALIVE_PERIODS * period, self._hold)
+        self._control_timers = [self.create_timer(period, self._tick.set), self._keepalive]
+
+    def _stop_decisions(self) -> None:
+        for timer in self._control_timers:
+            self.destroy_timer(timer)
+        self._control_timers, self._keepalive = [], None
+        self._worker_stop.set()
+        self._tick.set()
+        thread = self._decision_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(JOIN_TIMEOUT_S)  # a hung policy is left behind: it can no longer publish
+        self._decision_thread = None
 
     def _decision_loop(self, tick: threading.Event, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -227,143 +313,206 @@ class GuardNode(LifecycleNode):
                 break
             try:
                 self._control_step()
-            except Exception as error:  # never let the decision thread die silently
-                self._log_error(f"control step failed: {type(error).__name__}: {error}")
+            except BaseException as error:  # SystemExit or KeyboardInterrupt from a policy is a fault too
+                self._policy_failed(f"{type(error).__name__}: {error}")
                 try:
-                    self._publish_stop(A.POLICY_ERROR, str(error))
-                except Exception:
-                    pass
+                    self._publish_stop(A.POLICY_ERROR, f"{type(error).__name__}: {error}",
+                                       frame_time=self._deciding_frame_time)
+                except Exception as publish_error:
+                    self._log_error(f"could not publish a stop: {publish_error}")
 
     # ------------------------------------------------------------------ inputs
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_image(self, msg: Image) -> None:
         with self._lock:
             self._frame_msg = msg
-            self._frame_received = self.get_clock().now()
+            self._frame_received = self._now()
         self._frame_times.append(time.monotonic())
 
     def _on_instruction(self, msg: String) -> None:
         with self._lock:
             self._instruction = msg.data
-            self._instruction_received = self.get_clock().now()
+            self._instruction_received = self._now()
 
     def _on_command(self, msg) -> None:
         linear_x, angular_z = messages.twist_of_msg(msg)
         with self._lock:
-            self._command = (linear_x, angular_z, self.get_clock().now())
+            self._command = (linear_x, angular_z, self._now())
 
-    def _image_age(self, msg: Image, received, now) -> float:
-        stamp = messages.stamp_seconds(msg.header.stamp)
-        reference = stamp if stamp > 0 else received.nanoseconds * 1e-9  # unstamped: time of reception
-        return now.nanoseconds * 1e-9 - reference
+    @staticmethod
+    def frame_time(stamp, received: float) -> float:
+        """The time a frame was taken, node-clock seconds: its header stamp, or its reception time when the
+        stamp is all zero (unstamped). InvalidImage for a stamp before the clock's epoch."""
+        sec, nanosec = int(stamp.sec), int(stamp.nanosec)
+        if sec == 0 and nanosec == 0:
+            return received
+        if sec < 0 or not 0 <= nanosec < 1_000_000_000:
+            raise messages.InvalidImage(f"header stamp {sec}.{nanosec:09d} is before the clock's epoch")
+        return sec + nanosec * 1e-9
+
+    def _inputs(self, snapshot: Dict[str, Any]):
+        """(frame message, frame time, instruction, problem) now; problem = (reason, detail, image age)
+        when the inputs cannot be decided on: no or stale frame, bad stamp, no/long/stale instruction."""
+        now = self._now()
+        with self._lock:
+            msg, received = self._frame_msg, self._frame_received
+            instruction, instruction_received = self._instruction, self._instruction_received
+        if msg is None:
+            return None, None, instruction, (A.NO_IMAGE, "no frame received yet", None)
+        try:
+            frame_time = self.frame_time(msg.header.stamp, received)
+        except messages.InvalidImage as error:
+            return msg, None, instruction, (A.INVALID_IMAGE, str(error), None)
+        age, timeout = now - frame_time, snapshot["image_timeout_s"]
+        if age > timeout:
+            return msg, frame_time, instruction, (A.STALE_IMAGE, f"frame is {age:.3f} s old", age)
+        if age < -timeout:
+            return msg, frame_time, instruction, (
+                A.STALE_IMAGE, f"frame stamped {-age:.3f} s in the future: camera and node clocks disagree", age)
+        problem = instruction_problem(instruction, snapshot)
+        if problem is not None:
+            return msg, frame_time, instruction, (*problem, age)
+        timeout = snapshot["instruction_timeout_s"]
+        if timeout > 0 and now - instruction_received > timeout:
+            return msg, frame_time, instruction, (A.NO_INSTRUCTION, "instruction is stale", age)
+        return msg, frame_time, instruction, None
 
     # ------------------------------------------------------------------ deciding
 
     def _control_step(self) -> None:
-        if not self._active or self.guard is None:
+        guard = self.guard
+        if not self._active or guard is None:
             return
-        now = self.get_clock().now()
-        with self._lock:
-            msg, received = self._frame_msg, self._frame_received
-            instruction, instruction_received = self._instruction, self._instruction_received
-            changes, self._pending_changes = self._pending_changes, {}
-        if changes:
-            self.guard.update(**changes)
-        params = self.guard.params
-        if msg is None:
-            return self._publish_stop(A.NO_IMAGE, "no frame received yet")
-        age = self._image_age(msg, received, now)
-        if age > params["image_timeout_s"] or age < -params["image_timeout_s"]:
-            return self._publish_stop(A.STALE_IMAGE, f"frame is {age:.3f}s old", image_age=age)
-        if instruction is None or not instruction.strip():
-            return self._publish_stop(A.NO_INSTRUCTION, "no instruction received", image_age=age)
-        timeout = params["instruction_timeout_s"]
-        if timeout > 0 and (now - instruction_received).nanoseconds * 1e-9 > timeout:
-            return self._publish_stop(A.NO_INSTRUCTION, "instruction is stale", image_age=age)
+        snapshot = self._snapshot
+        msg, frame_time, instruction, problem = self._inputs(snapshot)
+        self._deciding_frame_time = frame_time
+        if problem is not None:
+            reason, detail, _ = problem
+            return self._publish_stop(reason, detail, snapshot=snapshot, frame_time=frame_time)
         try:
             frame = messages.frame_from_image_msg(msg)
         except messages.InvalidImage as error:
-            return self._publish_stop(A.INVALID_IMAGE, str(error), image_age=age)
+            return self._publish_stop(A.INVALID_IMAGE, str(error), snapshot=snapshot, frame_time=frame_time)
+        guard.use(snapshot)
         with self._lock:
             self._inference_started = time.monotonic()
         try:
-            decision = self.guard.decide(frame, instruction, deadline_s=params["deadline_s"])
+            decision = guard.decide(frame, instruction, deadline_s=snapshot["deadline_s"])
         finally:
             with self._lock:
                 self._inference_started = None
-        if not self._active:
-            return
-        if decision.latency_ms > params["deadline_s"] * 1e3:
-            return self._publish_stop(A.DEADLINE_EXCEEDED, f"decision took {decision.latency_ms:.0f} ms",
-                                      decision=decision, image_age=age)
-        if decision.error:
+        if decision.reason == A.POLICY_ERROR:
+            self._policy_failed(decision.error)
+        else:
+            self._policy_fault = None
+        if decision.latency_ms > snapshot["deadline_s"] * 1e3:
+            decision = decision.as_stop(snapshot, A.DEADLINE_EXCEEDED, f"decision took {decision.latency_ms:.0f} ms")
+        elif decision.error:
             self._log_error(f"{decision.reason}: {decision.error}")
-        self._publish_decision(decision, age)
+        gated = None
+        if snapshot["gate_mode"] and decision.certified:
+            gated, decision = decision, self._gate(decision, snapshot)
+        self._publish(decision, snapshot, frame_time=frame_time, instruction=instruction, gated=gated)
 
-    def _watchdog(self) -> None:
-        """While a decision overruns its deadline, publish a stop every control period (never silence)."""
-        with self._lock:
-            started = self._inference_started
-        if self._active and started is not None:
-            overrun = time.monotonic() - started
-            if overrun > self.params["deadline_s"]:
-                self._publish_stop(A.DEADLINE_EXCEEDED, f"decision running for {overrun:.2f}s")
-
-    def _publish_decision(self, decision: Decision, image_age: float) -> None:
-        twist = A.twist_of(self.params, decision.action)
-        if self.params["gate_mode"] and decision.certified:
-            decision, twist = self._gate(decision)
-        self._publish(decision, twist, image_age)
-
-    def _gate(self, decision: Decision):
+    def _gate(self, decision: Decision, snapshot: Dict[str, Any]) -> Decision:
         """Gate mode: forward the upstream command only when its direction is the certified action (or one
         of the certified fallback set's members); otherwise a stop with the reason."""
         with self._lock:
             command = self._command
-        now = self.get_clock().now()
-        if command is None or (now - command[2]).nanoseconds * 1e-9 > self.params["image_timeout_s"]:
-            return self._as_stop(decision, A.NO_COMMAND, "no fresh upstream command"), (0.0, 0.0)
+        if command is None or self._now() - command[2] > snapshot["image_timeout_s"]:
+            return decision.as_stop(snapshot, A.NO_COMMAND, "no fresh upstream command")
         label = self._gate_oracle.label_of(command[0], command[1])
-        if label not in A.members_of(self.params, decision.action):
-            return self._as_stop(decision, A.DISAGREES_WITH_COMMAND, f"upstream command is {label}"), (0.0, 0.0)
-        return decision, A.capped(self.params, command[0], command[1])
+        if label not in A.members_of(snapshot, decision.action):
+            return decision.as_stop(snapshot, A.DISAGREES_WITH_COMMAND, f"upstream command is {label}")
+        return replace(decision, twist=A.capped(snapshot, command[0], command[1]))
 
-    def _as_stop(self, decision: Decision, reason: str, detail: str) -> Decision:
-        """``decision`` turned into a stop for ``reason`` (its statistics kept for the certificate)."""
-        return replace(decision, action=self.params["safe_action"], certified=False, reason=reason, error=detail)
-
-    def _publish_stop(self, reason: str, detail: str = "", decision: Optional[Decision] = None,
-                      image_age: Optional[float] = None) -> None:
-        if decision is None:
-            guard = self.guard
-            decision = stop_decision(self.params, reason, detail, model_id=guard.policy.model_id if guard else "",
-                                     mode=guard.mode if guard else "")
-        else:
-            decision = self._as_stop(decision, reason, detail)
-        self._publish(decision, (0.0, 0.0), image_age)
-
-    def _publish(self, decision: Decision, twist, image_age: Optional[float]) -> None:
-        if not self._publishers_ready:
+    def _hold(self) -> None:
+        """Keep-alive (executor thread): a control period passed without a publication. Publish the latest
+        command again while it may still go out, else a stop with the reason."""
+        if not self._active:
             return
-        self._action_pub.publish(String(data=decision.action))
-        self._cmd_pub.publish(messages.twist_msg(*twist, stamped=self.params["use_stamped"],
-                                                 stamp=self.get_clock().now().to_msg(),
-                                                 frame_id=self.params["frame_id"]))
-        self._certificate_pub.publish(messages.certificate_status(
-            decision.to_dict(), name=f"{self.get_name()}: certificate", image_age_s=image_age))
+        thread = self._decision_thread
+        if thread is not None and not thread.is_alive():  # never expected: the loop catches everything
+            self._log_error("the decision thread ended; restarting it")
+            self._policy_fault = self._policy_fault or "decision thread restarted"
+            self._start_decision_thread()
+        with self._publish_lock:
+            snapshot = self._snapshot
+            period = 1.0 / snapshot["control_rate_hz"]
+            if time.monotonic() - self._last_publish < period:
+                return  # a decision went out while this timer was due
+            _, frame_time, instruction, problem = self._inputs(snapshot)
+            with self._lock:
+                running = self._inference_started
+            last = self._last
+            if problem is not None:
+                self._publish_stop(problem[0], problem[1], snapshot=snapshot, frame_time=frame_time)
+            elif running is not None and time.monotonic() - running > snapshot["deadline_s"]:
+                self._publish_stop(A.DEADLINE_EXCEEDED, f"decision running for {time.monotonic() - running:.2f} s",
+                                   snapshot=snapshot)
+            elif (last is not None and last.snapshot is snapshot and last.instruction == instruction
+                  and last.frame_time is not None):
+                decision = self._gate(last.gated, snapshot) if last.gated is not None else last.decision
+                self._publish(decision, snapshot, frame_time=last.frame_time, instruction=instruction, held=True,
+                              gated=last.gated)
+            else:
+                self._publish_stop(A.DEADLINE_EXCEEDED, "no decision for the current frame within the control "
+                                   "period", snapshot=snapshot)
+
+    # ------------------------------------------------------------------ publishing (the one path)
+
+    def _publish_stop(self, reason: str, detail: str = "", *, snapshot: Optional[Dict[str, Any]] = None,
+                      frame_time: Optional[float] = None, final: bool = False) -> None:
+        snapshot = snapshot if snapshot is not None else self._snapshot
+        guard = self.guard
+        decision = stop_decision(snapshot, reason, detail, model_id=guard.policy.model_id if guard else "",
+                                 mode=guard.mode if guard else "")
+        self._publish(decision, snapshot, frame_time=frame_time, final=final)
+
+    def _publish(self, decision: Decision, snapshot: Dict[str, Any], *, frame_time: Optional[float] = None,
+                 instruction: Optional[str] = None, held: bool = False, final: bool = False,
+                 gated: Optional[Decision] = None) -> None:
+        """Publish action, twist and certificate of ``decision`` (made under ``snapshot``), or nothing when the
+        node is not active (``final``: the one stop of a deactivation or shutdown)."""
+        with self._publish_lock:
+            if not self._publishers_ready or not (self._active or final):
+                return
+            now = self._now()
+            image_age = now - frame_time if frame_time is not None else None
+            if decision.certified and (image_age is None or abs(image_age) > snapshot["image_timeout_s"]):
+                decision = decision.as_stop(snapshot, A.STALE_IMAGE, "frame went stale before its command went out")
+            stamp = self.get_clock().now().to_msg()
+            self._action_pub.publish(String(data=decision.action))
+            self._cmd_pub.publish(messages.twist_msg(*decision.twist, stamped=snapshot["use_stamped"], stamp=stamp,
+                                                     frame_id=snapshot["frame_id"]))
+            self._certificate_pub.publish(messages.certificate_status(
+                decision.to_dict(), name=f"{self.get_name()}: certificate", image_age_s=image_age, held=held))
+            self._last = Published(decision, snapshot, frame_time, instruction, gated)
+            self._last_publish = time.monotonic()
+            if self._keepalive is not None:
+                self._keepalive.reset()
         self._stats["published"] += 1
         self._stats["certified"] += decision.certified
         self._reasons[decision.reason] += 1
         self._last_reason = decision.reason
         self._publish_times.append(time.monotonic())
-        if decision.n_samples:
+        if decision.n_samples and not held:
             self._latencies.append(decision.latency_ms)
 
+    # ------------------------------------------------------------------ errors
+
+    def _policy_failed(self, text: str) -> None:
+        self._policy_fault = printable(text)
+        self._log_error(f"policy error: {text}")
+
     def _log_error(self, message: str) -> None:
-        self._last_error = message
+        self._last_error = printable(message)
         if time.monotonic() - self._last_error_logged > 5.0:  # once per burst, not once per frame
             self._last_error_logged = time.monotonic()
-            self.get_logger().error(message)
+            self.get_logger().error(self._last_error)
 
     # ------------------------------------------------------------------ parameters
 
@@ -371,20 +520,18 @@ class GuardNode(LifecycleNode):
         changes = {p.name: p.value for p in parameters if p.name in P.SCHEMA}
         if not changes:
             return SetParametersResult(successful=True)
-        merged = dict(self.params)
+        merged = dict(self._snapshot)
         merged.update({k: list(v) if isinstance(v, (list, tuple)) or type(v).__name__ == "array" else v
                        for k, v in changes.items()})
         try:
             merged = P.effective(merged)
         except P.ConfigError as error:
-            return SetParametersResult(successful=False, reason="; ".join(error.problems))
-        rate_changed = merged["control_rate_hz"] != self.params["control_rate_hz"]
-        self.params = merged
-        self._config_problems = []
-        with self._lock:
-            self._pending_changes.update({k: merged[k] for k in changes})
+            return SetParametersResult(successful=False, reason=printable("; ".join(error.problems), 2000))
+        with self._publish_lock:  # no publication straddles the swap
+            rate_changed = merged["control_rate_hz"] != self._snapshot["control_rate_hz"]
+            self._snapshot = merged
+            self._config_problems = []
         if rate_changed and self._active:
-            self._stop_timers()
             self._start_timers()
         return SetParametersResult(successful=True)
 
@@ -397,20 +544,23 @@ class GuardNode(LifecycleNode):
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
     def _publish_diagnostics(self) -> None:
+        snapshot = self._snapshot
+        with self._lock:
+            running = self._inference_started
         if self._config_problems or (self._state_label == "unconfigured" and self._last_error):
             level, message = DiagnosticStatus.ERROR, self._last_error or "invalid parameters"
         elif self._state_label != "active":
             level, message = DiagnosticStatus.WARN, f"{self._state_label}: not publishing commands"
+        elif self._policy_fault is not None:
+            level, message = DiagnosticStatus.ERROR, f"policy failing, every step stops: {self._policy_fault}"
+        elif running is not None and time.monotonic() - running > snapshot["deadline_s"]:
+            level, message = DiagnosticStatus.WARN, "decision overrunning its deadline"
+        elif self._last_reason not in (None, A.CERTIFIED):
+            level, message = DiagnosticStatus.WARN, f"active; last step stopped: {self._last_reason}"
         else:
-            with self._lock:
-                running = self._inference_started
-            if running is not None and time.monotonic() - running > self.params["deadline_s"]:
-                level, message = DiagnosticStatus.WARN, "decision overrunning its deadline"
-            elif self._last_reason not in (None, A.CERTIFIED):
-                level, message = DiagnosticStatus.WARN, f"active; last step stopped: {self._last_reason}"
-            else:
-                level, message = DiagnosticStatus.OK, "active"
+            level, message = DiagnosticStatus.OK, "active"
         latencies = list(self._latencies)
+        guard = self.guard
         values = {
             "lifecycle_state": self._state_label,
             "published": str(self._stats["published"]),
@@ -420,12 +570,12 @@ class GuardNode(LifecycleNode):
             "image_rate_hz": f"{self._rate(self._frame_times):.2f}",
             "mean_latency_ms": f"{sum(latencies) / len(latencies):.1f}" if latencies else "",
             "last_error": self._last_error,
-            "config_hash": P.config_hash(self.guard.params if self.guard is not None else self.params),
-            "model_id": self.guard.policy.model_id if self.guard is not None else "",
-            "config_problems": "; ".join(self._config_problems),
+            "config_hash": P.config_hash(snapshot),
+            "model_id": guard.policy.model_id if guard is not None else "",
+            "config_problems": printable("; ".join(self._config_problems), 2000),
         }
-        array = DiagnosticArray(status=[messages.status(f"{self.get_name()}: guard", level, message, values,
-                                                        hardware_id=values["model_id"])])
+        array = DiagnosticArray(status=[messages.status(f"{self.get_name()}: guard", level, printable(message),
+                                                        values, hardware_id=values["model_id"])])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)
 
@@ -434,15 +584,19 @@ def run(node: GuardNode) -> None:
     """Spin ``node`` (decisions run on its own thread), self-activating unless ``autostart`` is false; on
     shutdown an active node publishes a last stop while the ROS context is still valid."""
     if node.params["autostart"]:
-        if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            node.trigger_activate()
+        try:
+            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                node.trigger_activate()
+        except Exception as error:  # the node stays up, unconfigured, and says why in /diagnostics
+            node._log_error(f"autostart failed: {error}")
 
     def final_stop() -> None:
-        if node._active:
-            try:
-                node._publish_stop(A.INACTIVE, "node shutting down")
-            except Exception as error:  # the context may already be gone; nothing else to do
-                node.get_logger().warning(f"could not publish the final stop: {error}")
+        try:
+            with node._publish_lock:
+                if node._active:
+                    node._publish_stop(A.INACTIVE, "node shutting down", final=True)
+        except Exception as error:  # the context may already be gone; nothing else to do
+            node.get_logger().warning(f"could not publish the final stop: {error}")
 
     spin_until_shutdown(node, on_exit=final_stop)
 

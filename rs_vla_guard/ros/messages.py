@@ -15,13 +15,17 @@ from geometry_msgs.msg import Twist, TwistStamped
 from sensor_msgs.msg import Image
 
 from ..frames import InvalidImage, frame_from_image_msg, image_fields, stamp_seconds
+from ..text import printable
 
 __all__ = ["CERTIFICATE_KEYS", "InvalidImage", "certificate_status", "frame_from_image_msg", "image_msg",
            "stamp_from_seconds", "stamp_seconds", "status", "status_values", "twist_msg", "twist_of_msg"]
 
-# The values of every certificate (DiagnosticStatus), in order.
+# The values of every certificate (DiagnosticStatus), in order. ``linear_x``/``angular_z`` repeat the twist
+# published with it; ``held`` is true when the command repeats the latest decision (no new decision was
+# ready within the control period, and its frame was still fresh).
 CERTIFICATE_KEYS = ("candidate", "certified", "radius", "p_lower", "n_samples", "counts", "reason", "sigma", "alpha",
-                    "radius_threshold", "latency_ms", "image_age_ms", "model_id", "config_hash", "detail")
+                    "radius_threshold", "latency_ms", "image_age_ms", "model_id", "config_hash", "detail",
+                    "linear_x", "angular_z", "held")
 RADIUS_CAP = 1e9  # an infinite radius (all samples agree at p_lower = 1) is written as this
 
 
@@ -89,8 +93,8 @@ def status_values(diagnostic: DiagnosticStatus) -> Dict[str, str]:
     return {kv.key: kv.value for kv in diagnostic.values}
 
 
-def certificate_status(decision: Dict[str, Any], *, name: str, image_age_s: Optional[float] = None
-                       ) -> DiagnosticStatus:
+def certificate_status(decision: Dict[str, Any], *, name: str, image_age_s: Optional[float] = None,
+                       held: bool = False) -> DiagnosticStatus:
     """The certificate of one published command, from ``Decision.to_dict()``: level OK when certified, WARN
     when stopped; message = the published action; values = :data:`CERTIFICATE_KEYS`."""
     values = {
@@ -108,7 +112,10 @@ def certificate_status(decision: Dict[str, Any], *, name: str, image_age_s: Opti
         "image_age_ms": f"{image_age_s * 1e3:.1f}" if image_age_s is not None else "",
         "model_id": decision["model_id"],
         "config_hash": decision["config_hash"],
-        "detail": decision["error"],
+        "detail": printable(decision["error"]),
+        "linear_x": f"{decision['twist'][0]:.6g}",
+        "angular_z": f"{decision['twist'][1]:.6g}",
+        "held": str(held).lower(),
     }
     level = DiagnosticStatus.OK if decision["certified"] else DiagnosticStatus.WARN
     return status(name, level, decision["action"], values, hardware_id=decision["model_id"])

@@ -132,3 +132,48 @@ def test_out_of_time_before_the_first_batch_draws_nothing():
     sampler = Counting(1.0)
     cert = certification.certify_sequential(sampler, candidate=0, out_of_time=lambda: True, **DEFAULTS)
     assert (cert.certified, cert.reason, cert.n_samples, sampler.drawn) == (False, "deadline_exceeded", 0, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(p=st.floats(0.0, 1.0), seed=st.integers(0, 2**32 - 1), radius=st.sampled_from([0.0, 0.1, 0.25, 0.4]),
+       n_max=st.sampled_from([60, 100, 256, 400]), batch_size=st.sampled_from([16, 43, 64]),
+       fallbacks=st.sampled_from([(), ((0, 1),), ((0, 1), (0, 2))]))
+def test_stopping_when_hopeless_decides_exactly_as_drawing_every_sample(p, seed, radius, n_max, batch_size,
+                                                                        fallbacks):
+    """The hopeless stop only skips samples that cannot matter: same candidate, certification, reported
+    hypothesis and reason as the test that draws on to its end, never more samples."""
+    params = dict(DEFAULTS, radius_threshold=radius, n_max=n_max, batch_size=batch_size)
+    if certification.smallest_certifying_n(sigma=0.25, alpha=0.001 / (1 + len(fallbacks)),
+                                           radius_threshold=radius) > n_max:
+        return
+    sample = lambda seed_: (lambda m, rng=np.random.default_rng(seed_): np.where(  # noqa: E731
+        rng.random(m) < p, 0, 1 + rng.integers(0, 2, m)))
+    fast = certification.certify_sequential(sample(seed), candidate=0, fallbacks=fallbacks, **params)
+    full = certification.certify_sequential(sample(seed), candidate=0, fallbacks=fallbacks,
+                                            stop_when_hopeless=False, **params)
+    assert (fast.certified, fast.fallback, fast.candidate) == (full.certified, full.fallback, full.candidate)
+    assert fast.n_samples <= full.n_samples
+    if fast.certified:
+        assert fast == full
+
+
+def test_a_hopeless_configuration_draws_nothing_and_a_hopeless_candidate_stops_early():
+    sampler = Counting(1.0)
+    # With two sets tested alongside, the candidate's share of alpha cannot certify 0.25 within 44 samples.
+    cert = certification.certify_sequential(sampler, candidate=0, fallbacks=[(0, 1), (0, 2)],
+                                            **dict(DEFAULTS, n_max=44))
+    assert (cert.certified, cert.reason, sampler.drawn) == (False, "below_threshold", 0)
+    sampler = Counting(0.0)  # every sample disagrees: after the first look, no later look can certify
+    cert = certification.certify_sequential(sampler, candidate=0, **DEFAULTS)
+    assert not cert.certified and sampler.drawn == certification.sequential_schedule(**DEFAULTS)[0]
+
+
+@pytest.mark.parametrize("radius,mode", [(0.0, "sequential"), (0.25, "sequential"), (0.5, "sequential"),
+                                         (0.25, "fixed"), (0.5, "fixed")])
+def test_smallest_certifying_n_is_the_first_n_where_unanimous_samples_certify(radius, mode):
+    n = certification.smallest_certifying_n(sigma=0.25, alpha=0.001, radius_threshold=radius, certify_mode=mode)
+    level = certification.checkpoint_alpha(0.001, 1) if mode == "sequential" else 0.001
+    p_star = max(certification.probability_for_radius(radius, 0.25), 0.5)
+    bound = lambda m: certification.lower_confidence_bound(m, m, level)  # noqa: E731
+    assert bound(n) >= p_star and bound(n) > 0.5 and not (bound(n - 1) >= p_star and bound(n - 1) > 0.5)
+    assert certification.smallest_certifying_n(sigma=0.25, alpha=0.001, radius_threshold=9.0) is None

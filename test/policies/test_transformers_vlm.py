@@ -70,7 +70,7 @@ def test_generate_mode_returns_one_text_per_image(fixture, size, request):
 @pytest.mark.parametrize("mode", ["score", "generate"])
 def test_guard_runs_on_an_idefics3_model_in_both_modes(mode, tiny_idefics3_dir):
     guard = Guard.from_config({"policy": tiny_idefics3_dir, "policy_mode": mode, "allow_blind_policy": True,
-                               "n_max": 40, "batch_size": 16})
+                               "n_max": 40, "batch_size": 16, "radius_threshold": 0.1})
     decision = guard.decide(np.zeros((48, 64, 3), np.uint8), "go to the red block")
     assert decision.mode == mode and decision.reason != "policy_error", decision.error
     assert sum(decision.counts.values()) + (guard.params["n0"] if decision.candidate is None else 0) >= 1
@@ -80,7 +80,8 @@ def test_guard_runs_on_an_idefics3_model_in_both_modes(mode, tiny_idefics3_dir):
 def test_a_policy_that_ignores_its_image_is_refused(blind_llava_dir):
     with pytest.raises(BlindPolicyError, match="ignores its image"):
         Guard.from_config({"policy": blind_llava_dir})
-    guard = Guard.from_config({"policy": blind_llava_dir, "allow_blind_policy": True, "n_max": 20})
+    guard = Guard.from_config({"policy": blind_llava_dir, "allow_blind_policy": True, "n_max": 20,
+                               "radius_threshold": 0.1})
     assert guard.decide(np.zeros((32, 32, 3), np.uint8), "go to the red block").reason != "policy_error"
 
 

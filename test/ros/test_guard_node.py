@@ -135,11 +135,16 @@ def test_invalid_parameters_are_rejected_and_threshold_changes_apply(ros):
     for values in ({"sigma": 0.0}, {"alpha": 0.6}, {"safe_action": "dance"}):
         [(ok, reason)] = h.set_parameters(probe, **values)
         assert not ok and list(values)[0] in reason
-    # An unreachable threshold makes the test draw all n_max samples: allow it the time on a busy machine.
-    assert h.set_parameters(probe, radius_threshold=4.0, deadline_s=5.0) == [(True, ""), (True, "")]
+    # A threshold that n_max samples can never certify is refused, with the n_max it would need.
+    [(ok, reason)] = h.set_parameters(probe, radius_threshold=0.5)
+    assert not ok and "raise n_max to at least 322" in reason
+    assert h.set_parameters(probe, radius_threshold=0.3) == [(True, "")]
     since = time.monotonic()
-    assert probe.wait_for(reason_since(probe, since, "below_threshold"), 10, publish=publish_frames(probe, LEFT))
-    assert h.set_parameters(probe, radius_threshold=0.25, deadline_s=0.5) == [(True, ""), (True, "")]
+    at_new_threshold = lambda: any(  # noqa: E731
+        values["radius_threshold"] == "0.3" and values["reason"] == "certified" and float(values["radius"]) >= 0.3
+        for _, _, values in probe.statuses_since(since))
+    assert probe.wait_for(at_new_threshold, 10, publish=publish_frames(probe, LEFT))
+    assert h.set_parameters(probe, radius_threshold=0.25) == [(True, "")]
     since = time.monotonic()
     assert probe.wait_for(certified_since(probe, since, "turn_left"), 10, publish=publish_frames(probe, LEFT))
     [(ok, reason)] = h.set_parameters(probe, policy="/elsewhere")

@@ -129,7 +129,8 @@ def test_fleet_rendered_gate_mode_forwards_only_agreeing_commands(probe, tmp_pat
     try:
         agree = lambda: probe.certificates and any(abs(m.twist.angular.z - 0.45) < 1e-9 for _, m in probe.twists)  # noqa: E731
         assert probe.wait_for(agree, 120, publish=command(0.0, 0.45)), open(tmp_path / "gate.log").read()[-2000:]
-        values = probe.certificate_values()
+        probe.spin(0.3)  # the certificate of the forwarded command (it carries the command's twist)
+        values = next(v for _, _, v in reversed(probe.statuses_since(0)) if float(v["angular_z"]) == 0.45)
         assert values["config_hash"] == expected_hash and values["radius_threshold"] == "0.2"
         since = time.monotonic()
         assert probe.wait_for(lambda: "disagrees_with_command" in probe.reasons_since(since), 10,

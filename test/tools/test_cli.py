@@ -47,11 +47,18 @@ def test_certify_on_a_border_frame_reports_the_fallback_set(tmp_path):
 
 
 @pytest.mark.model
-def test_certify_with_an_impossible_threshold_stops(left_scene):
-    result = run("certify", left_scene, "--instruction", "go to the red block", "--radius-threshold", "3",
-                 "--certify-mode", "fixed", "--n-max", "128", "--json")
-    decision = json.loads(result.stdout)
-    assert (decision["action"], decision["certified"], decision["reason"]) == ("stop", False, "below_threshold")
+def test_certify_on_a_border_frame_without_sets_stops(tmp_path):
+    border = str(tmp_path / "border.png")
+    assert run("scene", "--target", "red", "--x", "0.31", "--width", "0.15", "-o", border).returncode == 0
+    decision = json.loads(run("certify", border, "--instruction", "go to the red block", "--json").stdout)
+    assert (decision["action"], decision["certified"]) == ("stop", False)
+    assert decision["reason"] in ("below_threshold", "abstain")
+
+
+def test_a_threshold_that_can_never_certify_is_refused_before_any_model_loads(left_scene):
+    result = run("certify", left_scene, "--instruction", "go to the red block", "--radius-threshold", "0.5")
+    assert result.returncode == 2 and "raise n_max to at least 322" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("args,needle", [
