@@ -42,6 +42,8 @@ POLICY_ERROR = "policy_error"
 INACTIVE = "inactive"
 DISAGREES_WITH_COMMAND = "disagrees_with_command"
 NO_COMMAND = "no_command"
+ESTOP = "estop"
+DISABLED = "disabled"
 
 # reason -> what it means (README and docs are checked against this list)
 REASONS: Dict[str, str] = {
@@ -58,6 +60,8 @@ REASONS: Dict[str, str] = {
     INACTIVE: "the node is not active (deactivated or shutting down)",
     DISAGREES_WITH_COMMAND: "gate mode: the upstream command's direction is not the certified action",
     NO_COMMAND: "gate mode: no fresh upstream command",
+    ESTOP: "the e-stop input is engaged (a true message, or a silent e-stop publisher when estop_timeout_s > 0)",
+    DISABLED: "the guard was disabled through its enable service",
 }
 STOP_REASONS: Tuple[str, ...] = tuple(r for r in REASONS if r != CERTIFIED)
 

@@ -16,16 +16,19 @@ File layout::
 
 A robot's effective parameters are: built-in defaults <- ``defaults`` <- its overrides. Each must
 pass the parameter schema and every limit; :func:`check` lists every violation by robot and key.
+:func:`render` writes a robot's ROS parameter file (for any namespace, ``/**/rs_vla_guard:``) that
+also carries the fleet's limits (parameter ``fleet_limits``): the node refuses a configuration that
+breaks them, whatever overrides it is started with.
 """
 from __future__ import annotations
 
+import json
 from typing import Any, Dict, List
 
 import yaml
 
 from . import params as P
-
-LIMIT_KINDS = ("min", "max", "max_abs", "allowed", "equals")
+from .params import LIMIT_KINDS
 
 
 class FleetError(ValueError):
@@ -52,23 +55,6 @@ def load(path: str) -> Dict[str, Any]:
         if not isinstance(document.get(section) or {}, dict):
             raise FleetError(f"'{section}' in {path} must be a mapping")
     return document
-
-
-def _limit_problems(name: str, value: Any, rule: Dict[str, Any]) -> List[str]:
-    problems = []
-    values = value if isinstance(value, list) else [value]
-    numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    if "min" in rule and any(v < rule["min"] for v in numeric):
-        problems.append(f"{name}: {value} is below the fleet limit min {rule['min']}")
-    if "max" in rule and any(v > rule["max"] for v in numeric):
-        problems.append(f"{name}: {value} is above the fleet limit max {rule['max']}")
-    if "max_abs" in rule and any(abs(v) > rule["max_abs"] for v in numeric):
-        problems.append(f"{name}: {value} exceeds the fleet limit max_abs {rule['max_abs']}")
-    if "allowed" in rule and any(v not in rule["allowed"] for v in values):
-        problems.append(f"{name}: {value!r} is not among the fleet's allowed {rule['allowed']}")
-    if "equals" in rule and value != rule["equals"]:
-        problems.append(f"{name}: {value!r} must equal the fleet value {rule['equals']!r}")
-    return problems
 
 
 def robot_parameters(document: Dict[str, Any], robot: str) -> Dict[str, Any]:
@@ -101,8 +87,7 @@ def check(document: Dict[str, Any]) -> Dict[str, List[str]]:
             continue
         params = robot_parameters(document, robot)
         problems = P.validate(params)
-        for name, rule in limits.items():
-            problems += _limit_problems(name, params.get(name), rule)
+        problems += P.limit_problems(params, limits)
         report[robot] = problems
     return report
 
@@ -114,7 +99,10 @@ def render(document: Dict[str, Any], robot: str, source: str = "") -> str:
         robot_parameters(document, robot)  # raises the "no robot" error
     if problems:
         raise FleetError(f"robot {robot} violates the fleet configuration: " + "; ".join(problems))
-    params = P.effective(robot_parameters(document, robot))
+    params = robot_parameters(document, robot)
+    if document.get("limits"):
+        params["fleet_limits"] = json.dumps(document["limits"], sort_keys=True)
+    params = P.effective(params)
     header = (f"rs_vla_guard parameters for robot '{robot}', rendered from {source or 'a fleet file'}.\n"
               f"Do not edit: change the fleet file and render again. config_hash {P.config_hash(params)}")
     return P.to_ros_yaml(params, header=header)

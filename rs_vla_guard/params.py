@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -82,8 +83,10 @@ PARAMETERS: List[Param] = [
     Param("action_linear_x", list(_actions.DEFAULT_LINEAR_X), "twist linear.x (m/s) per action, in the order of actions"),
     Param("action_angular_z", list(_actions.DEFAULT_ANGULAR_Z),
           "twist angular.z (rad/s) per action, in the order of actions"),
-    Param("max_linear_speed", 1.0, "hard cap on |linear.x| of any published twist (m/s)", low=0.0, high=10.0),
-    Param("max_angular_speed", 2.0, "hard cap on |angular.z| of any published twist (rad/s)", low=0.0, high=20.0),
+    Param("max_linear_speed", 1.0, "hard cap on |linear.x| of any published twist (m/s)", low=0.0, high=10.0,
+          read_only=True),
+    Param("max_angular_speed", 2.0, "hard cap on |angular.z| of any published twist (rad/s)", low=0.0, high=20.0,
+          read_only=True),
     Param("control_rate_hz", 5.0, "decisions (and publications) per second", low=0.1, high=100.0),
     Param("image_timeout_s", 0.5, "a frame older than this (by header stamp) is stale -> stop", low=0.0,
           high=60.0, low_open=True),
@@ -107,8 +110,22 @@ PARAMETERS: List[Param] = [
           "bring their own task's probes, like the built-in ones, use those)", read_only=True),
     Param("allow_blind_policy", False, "skip the refusal of policies whose output ignores the image or "
           "instruction (not for robots)", read_only=True),
+    Param("estop_timeout_s", 0.0, "e-stop input: a true message engages it, a false one releases it; above 0, it "
+          "is also engaged while no message arrived within this many seconds (a silent e-stop publisher "
+          "stops the robot); 0 = only explicit messages", low=0.0, high=60.0, read_only=True),
+    Param("diagnostics_window_s", 10.0, "/diagnostics and the state topic judge the stop rate over this window",
+          low=1.0, high=600.0),
+    Param("diagnostics_warn_stop_fraction", 0.5, "/diagnostics says WARN when at least this share of the window's "
+          "commands were stops (ERROR is kept for faults)", low=0.0, high=1.0, low_open=True),
+    Param("fleet_limits", "", "the fleet limits this configuration was rendered under (JSON, written by "
+          "'rs-vla-guard fleet render'; '' = none): a configuration that breaks them is refused",
+          allow_empty=True, read_only=True),
     Param("autostart", True, "the executable configures and activates itself", read_only=True),
 ]
+# Runtime changes may make the guard stricter, never looser than the configuration it was configured with
+# (besides read-only parameters): parameter -> +1 may only rise, -1 may only fall.
+TIGHTEN_ONLY = {"radius_threshold": +1, "oracle_error": +1, "alpha": -1, "image_timeout_s": -1,
+                "instruction_timeout_s": 0}
 SCHEMA: Dict[str, Param] = {p.name: p for p in PARAMETERS}
 
 
@@ -169,6 +186,9 @@ def validate(params: Dict[str, Any]) -> List[str]:
         if problem:
             problems.append(problem)
     broken = {p.split(":", 1)[0] for p in problems}
+    device = params.get("device", "auto")
+    if "device" not in broken and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(device)):
+        problems.append(f"device: must be auto, cpu, cuda or cuda:N, got {device!r}")
     action_parameters = {"actions", "safe_action", "action_linear_x", "action_angular_z", "max_linear_speed",
                          "max_angular_speed", "fallback_sets"}
     if not broken & action_parameters:
@@ -176,7 +196,89 @@ def validate(params: Dict[str, Any]) -> List[str]:
     statistics = {"sigma", "alpha", "radius_threshold", "n_max", "oracle_error", "symmetric_oracle", "certify_mode"}
     if not broken & statistics:
         problems += _certifiable(**{name: params.get(name, SCHEMA[name].default) for name in statistics})
+    if params.get("fleet_limits") and "fleet_limits" not in broken:
+        try:
+            limits = parse_limits(params["fleet_limits"])
+        except ValueError as error:
+            problems.append(f"fleet_limits: {error}")
+        else:
+            problems += limit_problems({**defaults(), **params}, limits)
     return problems
+
+
+# ---------------------------------------------------------------- fleet limits
+
+LIMIT_KINDS = ("min", "max", "max_abs", "allowed", "equals")
+
+
+def parse_limits(text: str) -> Dict[str, Dict[str, Any]]:
+    """``fleet_limits`` (JSON) -> {parameter: {kind: bound}}; ValueError when malformed."""
+    try:
+        limits = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"not valid JSON ({error})") from None
+    if not isinstance(limits, dict):
+        raise ValueError("must be a JSON object of parameter: {kind: bound}")
+    problems = []
+    for name, rule in limits.items():
+        if name not in SCHEMA:
+            problems.append(f"limits.{name}: unknown parameter")
+        elif not isinstance(rule, dict) or not rule or set(rule) - set(LIMIT_KINDS):
+            problems.append(f"limits.{name}: must be a mapping of {', '.join(LIMIT_KINDS)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    return limits
+
+
+def limit_problems(params: Dict[str, Any], limits: Dict[str, Dict[str, Any]]) -> List[str]:
+    """Every way ``params`` breaks the fleet ``limits`` ({parameter: {min|max|max_abs|allowed|equals: ...}})."""
+    problems = []
+    for name, rule in limits.items():
+        value = params.get(name)
+        values = value if isinstance(value, list) else [value]
+        numeric = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if "min" in rule and any(v < rule["min"] for v in numeric):
+            problems.append(f"{name}: {value} is below the fleet limit min {rule['min']}")
+        if "max" in rule and any(v > rule["max"] for v in numeric):
+            problems.append(f"{name}: {value} is above the fleet limit max {rule['max']}")
+        if "max_abs" in rule and any(abs(v) > rule["max_abs"] for v in numeric):
+            problems.append(f"{name}: {value} exceeds the fleet limit max_abs {rule['max_abs']}")
+        if "allowed" in rule and any(v not in rule["allowed"] for v in values):
+            problems.append(f"{name}: {value!r} is not among the fleet's allowed {rule['allowed']}")
+        if "equals" in rule and value != rule["equals"]:
+            problems.append(f"{name}: {value!r} must equal the fleet value {rule['equals']!r}")
+    return problems
+
+
+# ---------------------------------------------------------------- runtime changes
+
+
+def runtime_change(configured: Dict[str, Any], current: Dict[str, Any], changes: Dict[str, Any]) -> Dict[str, Any]:
+    """The configuration after ``changes`` to the running ``current`` one, or ConfigError listing why not.
+
+    Besides everything :func:`effective` checks: read-only parameters keep the value they were configured
+    with, and the safety limits fixed at configure (``configured``) may only be tightened: no lower
+    radius_threshold or oracle_error, no higher alpha or image_timeout_s, no longer instruction_timeout_s
+    (or turning it off), symmetric_oracle not switched on. Speed caps are read-only, and every twist must
+    stay within them, so no accepted change can command a faster twist than the caps configured."""
+    merged = effective({**current, **changes})
+    problems = [f"{name}: read-only, needs a reconfigure" for name in changes
+                if SCHEMA[name].read_only and merged[name] != configured[name]]
+    for name, direction in TIGHTEN_ONLY.items():
+        if name not in changes:
+            continue
+        old, new = configured[name], merged[name]
+        if name == "instruction_timeout_s":
+            if old > 0 and not 0 < new <= old:
+                problems.append(f"{name}: may only be shortened at run time (configured {old})")
+        elif (new - old) * direction < 0:
+            bound = "below" if direction > 0 else "above"
+            problems.append(f"{name}: {new} is {bound} the {old} configured; reconfigure to loosen it")
+    if changes.get("symmetric_oracle") and not configured["symmetric_oracle"]:
+        problems.append("symmetric_oracle: may not be switched on at run time (it loosens every bound)")
+    if problems:
+        raise ConfigError(problems)
+    return merged
 
 
 def _certifiable(*, sigma, alpha, radius_threshold, n_max, oracle_error, symmetric_oracle, certify_mode) -> List[str]:
@@ -226,10 +328,17 @@ def _yaml_value(value) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("\n...").strip()
 
 
+def node_key(node_name: str = NODE_NAME) -> str:
+    """The parameter-file key of a node in any namespace: ``/**/rs_vla_guard`` (a plain ``rs_vla_guard:``
+    key matches only the root namespace, so a namespaced launch would silently ignore the file)."""
+    return f"/**/{node_name}"
+
+
 def to_ros_yaml(params: Dict[str, Any], *, header: str = "", node_name: str = NODE_NAME) -> str:
-    """A ROS 2 parameter file (``node: ros__parameters: ...``) with each parameter's description."""
+    """A ROS 2 parameter file (``/**/node: ros__parameters: ...``, so it applies in any namespace) with each
+    parameter's description."""
     lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-    lines += [f"{node_name}:", "  ros__parameters:"]
+    lines += [f"{node_key(node_name)}:", "  ros__parameters:"]
     for param in PARAMETERS:
         if param.name not in params:
             continue
@@ -248,12 +357,38 @@ def to_ros_yaml(params: Dict[str, Any], *, header: str = "", node_name: str = NO
 
 
 def from_ros_yaml(text: str, node_name: str = NODE_NAME) -> Dict[str, Any]:
-    """The parameters of ``node_name`` (or of the ``/**`` wildcard) in a ROS 2 parameter file."""
+    """The parameters of ``node_name`` (any of its spellings, or the ``/**`` wildcard) in a ROS 2 parameter
+    file."""
     import yaml
 
     document = yaml.safe_load(text) or {}
-    for key in (node_name, f"/{node_name}", "/**"):
+    for key in (node_key(node_name), node_name, f"/{node_name}", "/**"):
         section = document.get(key)
         if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
             return dict(section["ros__parameters"])
-    raise ConfigError([f"no '{node_name}: ros__parameters:' section"])
+    raise ConfigError([f"no '{node_key(node_name)}: ros__parameters:' section"])
+
+
+def for_any_namespace(path: str, node_name: str = NODE_NAME, out_dir: Optional[str] = None) -> str:
+    """A parameter file whose ``node_name:`` / ``/node_name:`` root keys are rewritten to ``/**/node_name:``
+    so it applies in any namespace (what the launch file passes on, as Nav2's launch files rewrite theirs);
+    the file itself when nothing needs rewriting. ConfigError when it is not a parameter file."""
+    import tempfile
+
+    import yaml
+
+    try:
+        with open(path) as handle:
+            document = yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as error:
+        raise ConfigError([f"cannot read parameter file {path}: {error}"]) from error
+    if not isinstance(document, dict):
+        raise ConfigError([f"{path} is not a ROS parameter file (a mapping of node names)"])
+    keys = [k for k in document if k in (node_name, f"/{node_name}")]
+    if not keys:
+        return path
+    rewritten = {(node_key(node_name) if k in keys else k): v for k, v in document.items()}
+    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix=f"{node_name}_", dir=out_dir, delete=False)
+    with handle:
+        yaml.safe_dump(rewritten, handle, sort_keys=False)
+    return handle.name

@@ -31,15 +31,36 @@ def frame_to_input(frame_rgb: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     height, width = size
     if frame.shape[:2] != (height, width):
         interpolation = cv2.INTER_AREA if frame.shape[0] >= height and frame.shape[1] >= width else cv2.INTER_LINEAR
-        frame = cv2.resize(frame, (width, height), interpolation=interpolation)
+        # A decoded message is a view of its buffer: resample the pixels as stored (BGR, grey) and reorder the
+        # small result, instead of copying a large frame into RGB order first.
+        if frame.strides[2] < 0:
+            frame = cv2.resize(_row_major(frame[:, :, ::-1]), (width, height), interpolation=interpolation)[:, :, ::-1]
+        elif frame.strides[2] == 0:
+            grey = cv2.resize(_row_major(frame[:, :, 0]), (width, height), interpolation=interpolation)
+            frame = np.repeat(grey[:, :, None], 3, axis=2)
+        else:
+            frame = cv2.resize(_row_major(frame), (width, height), interpolation=interpolation)
     return np.ascontiguousarray(frame.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+def _row_major(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` (H x W or H x W x C) as OpenCV takes them: contiguous pixels within each row, rows at any
+    positive stride (row padding is fine); a copy only when that is not already so."""
+    channels = pixels.shape[2] if pixels.ndim == 3 else 1
+    row_major = (pixels.strides[1] == pixels.itemsize * channels
+                 and (pixels.ndim == 2 or pixels.strides[2] == pixels.itemsize)
+                 and pixels.strides[0] >= pixels.strides[1] * pixels.shape[1])
+    return pixels if row_major else np.ascontiguousarray(pixels)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given (CUDA must exist)."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:  # torch's message lists every device type it knows
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from error
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available")
     return resolved

@@ -12,6 +12,8 @@ import time
 import numpy as np
 import yaml
 
+from rs_vla_guard import actions, params
+
 from rs_vla_guard.tools.processes import die_with_parent
 
 from paths import ROOT
@@ -225,3 +227,35 @@ def rss_mb(pid: int) -> float:
 
 def stamp_seconds(stamp) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
+
+
+# ---------------------------------------------------------------- the node's promise, checked on its outputs
+
+
+class Mirror:
+    """The configurations the node may be running, by hash, kept from the answers to parameter requests."""
+
+    def __init__(self, overrides):
+        self.current = params.effective(overrides)
+        self.by_hash = {params.config_hash(self.current): self.current}
+
+    def apply(self, name, value, accepted):
+        if accepted:
+            self.current = params.effective({**self.current, name: value})
+            self.by_hash[params.config_hash(self.current)] = self.current
+
+
+def check_command(action, values, by_hash):
+    """The invariant on one published command (its certificate carries the twist and the config hash)."""
+    config = by_hash[values["config_hash"]]
+    twist = (float(values["linear_x"]), float(values["angular_z"]))
+    assert values["reason"] in actions.REASONS, values
+    assert len(values["detail"]) <= 300 and values["detail"].isprintable()
+    if action != config["safe_action"]:
+        assert values["certified"] == "true" and values["reason"] == actions.CERTIFIED, (action, values)
+        assert float(values["radius"]) >= float(values["radius_threshold"]) == config["radius_threshold"]
+        assert 0.0 <= abs(float(values["image_age_ms"])) <= config["image_timeout_s"] * 1e3, values
+        expected = actions.twist_of(config, action)
+        assert all(abs(a - b) <= 1e-6 for a, b in zip(twist, expected)), (action, values)
+    else:
+        assert twist == (0.0, 0.0), (action, values)

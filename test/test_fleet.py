@@ -46,3 +46,13 @@ def test_malformed_fleet_files_are_clear_errors(tmp_path, text, needle):
     path.write_text(text)
     with pytest.raises(fleet.FleetError, match=needle):
         fleet.check(fleet.load(str(path)))
+
+
+def test_fleet_check_refuses_a_robot_that_could_never_certify():
+    document = {"limits": {}, "defaults": {}, "robots": {"hopeful": {"radius_threshold": 0.5},
+                                                         "patient": {"radius_threshold": 0.5, "n_max": 400}}}
+    report = fleet.check(document)
+    assert report["patient"] == []
+    assert report["hopeful"] == ["n_max: 256 samples can never certify radius_threshold 0.5 at sigma 0.25, alpha "
+                                 "0.001: unanimous samples first do at n = 322; raise n_max to at least 322 or "
+                                 "lower radius_threshold"]

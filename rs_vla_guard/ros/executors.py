@@ -14,11 +14,14 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
 
 def spin_until_shutdown(node, on_exit: Callable[[], None] = lambda: None) -> None:
-    """Spin ``node`` until ROS shuts down or SIGINT; then ``on_exit()`` (ROS still valid), destroy, shut down."""
+    """Spin ``node`` until ROS shuts down or SIGINT/SIGTERM; then ``on_exit()`` (ROS still valid), destroy,
+    shut down. The wait is cut into short slices so signals are handled even when nothing is ready (a
+    simulation whose /clock stopped leaves no timer due)."""
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
+        while rclpy.ok():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

@@ -47,10 +47,12 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist, TwistStamped
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import Image
-from std_msgs.msg import String
+from std_msgs.msg import Bool, String
+from std_srvs.srv import SetBool
 
 from .. import actions as A
 from .. import params as P
@@ -60,7 +62,7 @@ from ..text import printable
 from . import messages, qos
 from .executors import spin_until_shutdown
 
-JOIN_TIMEOUT_S = 2.0  # how long deactivate waits for a running decision before leaving it behind
+JOIN_TIMEOUT_S = 2.0  # how long shutdown waits for a running decision before leaving it behind
 # The keep-alive fires this many control periods after the last publication. Above 1, so it does not race
 # the decision due one period after the last; the longest gap between commands stays well under 1.5.
 KEEPALIVE_PERIODS = 1.2
@@ -137,12 +139,26 @@ class GuardNode(LifecycleNode):
         self._last_error_logged = 0.0
         self._last_reason: Optional[str] = None
         self._policy_fault: Optional[str] = None  # set while decisions end in policy_error
+        self._configured: Optional[Dict[str, Any]] = None  # the snapshot configured: bounds runtime changes
+        self._estop: Optional[bool] = None  # the latest e-stop message (None: none yet)
+        self._estop_received: Optional[float] = None  # monotonic seconds
+        self._enabled = True
+        self._transition_lock = threading.Lock()  # one lifecycle transition at a time (autostart, services)
+        self._recent = deque()  # (monotonic time, certified) of each publication, for the diagnostics window
+        self._state_key = None  # what the state topic last said
         self._state_label = "unconfigured"
         self._gate_oracle = BinningOracle(self._snapshot["actions"]) if A.STOP in self._snapshot["actions"] else None
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self._harden_change_state_service()
+        # Safety inputs and health outputs exist in every lifecycle state: an e-stop or a disable that
+        # arrives before activation still holds when the node activates.
+        self.create_subscription(Bool, "estop", self._on_estop, qos.COMMANDS)
+        self.create_service(SetBool, "~/enable", self._on_enable)
+        self._state_pub = self.create_publisher(DiagnosticStatus, "~/state", qos.LATCHED)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", qos.COMMANDS)
-        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics)
+        # On a steady clock: /diagnostics keeps coming when a simulation's /clock stops.
+        self._diagnostics_timer = self.create_timer(1.0, self._publish_diagnostics,
+                                                    clock=Clock(clock_type=ClockType.STEADY_TIME))
         if self._config_problems:
             self.get_logger().error("invalid parameters: " + printable("; ".join(self._config_problems), 2000))
 
@@ -164,6 +180,10 @@ class GuardNode(LifecycleNode):
         transition = service.callback
 
         def change_state(request, response):
+            if not self._transition_lock.acquire(blocking=False):
+                self.get_logger().warning("refused a lifecycle request: another transition is in progress")
+                response.success = False
+                return response
             try:
                 current = self._state_machine.current_state[1]
                 asked = request.transition.label or str(request.transition.id)
@@ -178,8 +198,22 @@ class GuardNode(LifecycleNode):
                 self._log_error(f"lifecycle request failed: {type(error).__name__}: {error}")
                 response.success = False
                 return response
+            finally:
+                self._transition_lock.release()
+                self._publish_state()
 
         service.callback = change_state
+
+    def autostart(self) -> None:
+        """Configure and activate (the executable does this unless ``autostart`` is false), on the caller's
+        thread, while the executor goes on serving parameter and lifecycle services."""
+        with self._transition_lock:
+            try:
+                if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+                    self.trigger_activate()
+            except Exception as error:  # the node stays up, unconfigured, and says why in /diagnostics
+                self._log_error(f"autostart failed: {error}")
+        self._publish_state()
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the policy, warm it up and check that it follows image and instruction. SUCCESS -> inactive,
@@ -189,6 +223,7 @@ class GuardNode(LifecycleNode):
             self.get_logger().error("cannot configure, invalid parameters: " + "; ".join(self._config_problems))
             return TransitionCallbackReturn.FAILURE
         snapshot = self._snapshot
+        self._configured = snapshot
         try:
             started = time.perf_counter()
             self.guard = self._guard_factory(dict(snapshot))
@@ -208,9 +243,12 @@ class GuardNode(LifecycleNode):
         self._cmd_pub = self.create_lifecycle_publisher(twist_type, "cmd_vel", qos.COMMANDS)
         self._certificate_pub = self.create_lifecycle_publisher(DiagnosticStatus, "certificate", qos.COMMANDS)
         self._publishers_ready = True
+        # Instructions by the latched convention (reliable + transient local: a late guard still gets the last
+        # one), and from volatile publishers (a plain `ros2 topic pub` or a default-QoS node) alike.
         self._input_subscriptions = [
             self.create_subscription(Image, "image", self._on_image, qos.SENSOR_DATA),
             self.create_subscription(String, "instruction", self._on_instruction, qos.LATCHED),
+            self.create_subscription(String, "instruction", self._on_instruction, qos.COMMANDS),
         ]
         if snapshot["gate_mode"]:
             self._input_subscriptions.append(self.create_subscription(
@@ -242,6 +280,7 @@ class GuardNode(LifecycleNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Free the model (GPU memory included), publishers and subscriptions. SUCCESS -> unconfigured."""
         self._release()
+        self._configured = None
         self._state_label = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
 
@@ -251,7 +290,7 @@ class GuardNode(LifecycleNode):
             if self._active:
                 self._publish_stop(A.INACTIVE, "node shutting down", final=True)
             self._active = False
-        self._stop_decisions()
+        self._stop_decisions(end_thread=True)
         self._release()
         self._state_label = "finalized"
         return TransitionCallbackReturn.SUCCESS
@@ -274,9 +313,11 @@ class GuardNode(LifecycleNode):
     # ------------------------------------------------------------------ timers and the decision thread
 
     def _start_decisions(self) -> None:
-        self._worker_stop = threading.Event()
-        self._tick = threading.Event()
-        self._start_decision_thread()
+        # One decision thread for the node's whole life, started on the first activation: a new thread per
+        # activation would get a new malloc arena each time (up to 8 per core), and memory would creep.
+        thread = self._decision_thread
+        if thread is None or not thread.is_alive():
+            self._start_decision_thread()
         self._start_timers()
 
     def _start_decision_thread(self) -> None:
@@ -293,16 +334,19 @@ class GuardNode(LifecycleNode):
         self._keepalive = self.create_timer(KEEPALIVE_PERIODS * period, self._hold)
         self._control_timers = [self.create_timer(period, self._tick.set), self._keepalive]
 
-    def _stop_decisions(self) -> None:
+    def _stop_decisions(self, *, end_thread: bool = False) -> None:
+        """Stop the control timers (no new decisions start); a running decision can no longer publish,
+        since the node is not active. ``end_thread`` (shutdown): also end the decision thread."""
         for timer in self._control_timers:
             self.destroy_timer(timer)
         self._control_timers, self._keepalive = [], None
-        self._worker_stop.set()
-        self._tick.set()
-        thread = self._decision_thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(JOIN_TIMEOUT_S)  # a hung policy is left behind: it can no longer publish
-        self._decision_thread = None
+        if end_thread:
+            self._worker_stop.set()
+            self._tick.set()
+            thread = self._decision_thread
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(JOIN_TIMEOUT_S)  # a hung policy is left behind
+            self._decision_thread = None
 
     def _decision_loop(self, tick: threading.Event, stop: threading.Event) -> None:
         while not stop.is_set():
@@ -353,9 +397,45 @@ class GuardNode(LifecycleNode):
             raise messages.InvalidImage(f"header stamp {sec}.{nanosec:09d} is before the clock's epoch")
         return sec + nanosec * 1e-9
 
+    def _on_estop(self, msg: Bool) -> None:
+        with self._lock:
+            self._estop, self._estop_received = bool(msg.data), time.monotonic()
+        if msg.data and self._active:
+            self._publish_stop(A.ESTOP, "e-stop engaged")  # now, not at the next control step
+        self._publish_state()
+
+    def _on_enable(self, request, response):
+        """std_srvs/SetBool on ``~/enable``: false -> every step stops (``disabled``) until true again."""
+        self._enabled = bool(request.data)
+        response.success = True
+        response.message = "enabled" if self._enabled else "disabled: every control step publishes a stop"
+        self.get_logger().info(f"guard {response.message}")
+        if not self._enabled and self._active:
+            self._publish_stop(A.DISABLED, "disabled through the enable service")
+        self._publish_state()
+        return response
+
+    def _blocked(self, snapshot: Dict[str, Any]):
+        """(reason, detail) when the e-stop is engaged or the guard disabled: nothing but stops goes out."""
+        with self._lock:
+            engaged, received = self._estop, self._estop_received
+        if engaged:
+            return A.ESTOP, "e-stop engaged"
+        timeout = snapshot["estop_timeout_s"]
+        if timeout > 0 and (received is None or time.monotonic() - received > timeout):
+            silent = "no e-stop message yet" if received is None else \
+                f"e-stop publisher silent for {time.monotonic() - received:.2f} s"
+            return A.ESTOP, f"{silent} (estop_timeout_s {timeout})"
+        if not self._enabled:
+            return A.DISABLED, "disabled through the enable service"
+        return None
+
     def _inputs(self, snapshot: Dict[str, Any]):
         """(frame message, frame time, instruction, problem) now; problem = (reason, detail, image age)
         when the inputs cannot be decided on: no or stale frame, bad stamp, no/long/stale instruction."""
+        blocked = self._blocked(snapshot)
+        if blocked is not None:
+            return None, None, None, (*blocked, None)
         now = self._now()
         with self._lock:
             msg, received = self._frame_msg, self._frame_received
@@ -484,6 +564,9 @@ class GuardNode(LifecycleNode):
             image_age = now - frame_time if frame_time is not None else None
             if decision.certified and (image_age is None or abs(image_age) > snapshot["image_timeout_s"]):
                 decision = decision.as_stop(snapshot, A.STALE_IMAGE, "frame went stale before its command went out")
+            blocked = None if final else self._blocked(snapshot)
+            if blocked is not None and decision.reason != blocked[0]:
+                decision = decision.as_stop(snapshot, *blocked)
             stamp = self.get_clock().now().to_msg()
             self._action_pub.publish(String(data=decision.action))
             self._cmd_pub.publish(messages.twist_msg(*decision.twist, stamped=snapshot["use_stamped"], stamp=stamp,
@@ -494,6 +577,7 @@ class GuardNode(LifecycleNode):
             self._last_publish = time.monotonic()
             if self._keepalive is not None:
                 self._keepalive.reset()
+        self._recent.append((time.monotonic(), decision.certified))
         self._stats["published"] += 1
         self._stats["certified"] += decision.certified
         self._reasons[decision.reason] += 1
@@ -501,6 +585,7 @@ class GuardNode(LifecycleNode):
         self._publish_times.append(time.monotonic())
         if decision.n_samples and not held:
             self._latencies.append(decision.latency_ms)
+        self._publish_state()
 
     # ------------------------------------------------------------------ errors
 
@@ -520,11 +605,13 @@ class GuardNode(LifecycleNode):
         changes = {p.name: p.value for p in parameters if p.name in P.SCHEMA}
         if not changes:
             return SetParametersResult(successful=True)
-        merged = dict(self._snapshot)
-        merged.update({k: list(v) if isinstance(v, (list, tuple)) or type(v).__name__ == "array" else v
-                       for k, v in changes.items()})
+        changes = {k: list(v) if isinstance(v, (list, tuple)) or type(v).__name__ == "array" else v
+                   for k, v in changes.items()}
         try:
-            merged = P.effective(merged)
+            if self._configured is None:  # unconfigured: the parameters are still being set up
+                merged = P.effective({**self._snapshot, **changes})
+            else:  # configured: safety limits may only be tightened until the next configure
+                merged = P.runtime_change(self._configured, self._snapshot, changes)
         except P.ConfigError as error:
             return SetParametersResult(successful=False, reason=printable("; ".join(error.problems), 2000))
         with self._publish_lock:  # no publication straddles the swap
@@ -543,32 +630,76 @@ class GuardNode(LifecycleNode):
             return 0.0
         return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
-    def _publish_diagnostics(self) -> None:
-        snapshot = self._snapshot
+    def _window(self, snapshot: Dict[str, Any]):
+        """(commands, certified) published within ``diagnostics_window_s``."""
+        horizon = time.monotonic() - snapshot["diagnostics_window_s"]
+        with self._publish_lock:
+            while self._recent and self._recent[0][0] < horizon:
+                self._recent.popleft()
+            recent = list(self._recent)
+        return len(recent), sum(certified for _, certified in recent)
+
+    def _health(self, snapshot: Dict[str, Any]):
+        """(level, message): ERROR for faults (bad parameters, a failing policy); WARN while not active, stopped
+        by the e-stop or the enable service, overrunning, or when at least ``diagnostics_warn_stop_fraction``
+        of the window's commands were stops; OK otherwise. Judged over a window, so one stop is no alarm."""
         with self._lock:
             running = self._inference_started
         if self._config_problems or (self._state_label == "unconfigured" and self._last_error):
-            level, message = DiagnosticStatus.ERROR, self._last_error or "invalid parameters"
-        elif self._state_label != "active":
-            level, message = DiagnosticStatus.WARN, f"{self._state_label}: not publishing commands"
-        elif self._policy_fault is not None:
-            level, message = DiagnosticStatus.ERROR, f"policy failing, every step stops: {self._policy_fault}"
-        elif running is not None and time.monotonic() - running > snapshot["deadline_s"]:
-            level, message = DiagnosticStatus.WARN, "decision overrunning its deadline"
-        elif self._last_reason not in (None, A.CERTIFIED):
-            level, message = DiagnosticStatus.WARN, f"active; last step stopped: {self._last_reason}"
-        else:
-            level, message = DiagnosticStatus.OK, "active"
+            return DiagnosticStatus.ERROR, self._last_error or "invalid parameters"
+        if self._state_label != "active":
+            return DiagnosticStatus.WARN, f"{self._state_label}: not publishing commands"
+        if self._policy_fault is not None:
+            return DiagnosticStatus.ERROR, f"policy failing, every step stops: {self._policy_fault}"
+        blocked = self._blocked(snapshot)
+        if blocked is not None:
+            return DiagnosticStatus.WARN, f"stopped: {blocked[1]}"
+        if running is not None and time.monotonic() - running > snapshot["deadline_s"]:
+            return DiagnosticStatus.WARN, "decision overrunning its deadline"
+        commands, certified = self._window(snapshot)
+        window = snapshot["diagnostics_window_s"]
+        if commands == 0:
+            return DiagnosticStatus.WARN, f"active; no command in the last {window:g} s"
+        stopped = (commands - certified) / commands
+        message = f"active; {100 * (1 - stopped):.0f}% of {commands} commands certified in the last {window:g} s"
+        if stopped >= snapshot["diagnostics_warn_stop_fraction"]:
+            return DiagnosticStatus.WARN, message
+        return DiagnosticStatus.OK, message
+
+    def _publish_state(self) -> None:
+        """The latched state topic (``~/state``), on change: lifecycle state, enabled, e-stop, last reason."""
+        snapshot = self._snapshot
+        blocked = self._blocked(snapshot)
+        key = (self._state_label, self._enabled, blocked[0] if blocked else "", self._last_reason)
+        if key == self._state_key:
+            return
+        self._state_key = key
+        level, message = self._health(snapshot)
+        values = {"lifecycle_state": self._state_label, "enabled": str(self._enabled).lower(),
+                  "estop": str(bool(blocked) and blocked[0] == A.ESTOP).lower(), "last_reason": self._last_reason or "",
+                  "publish_rate_hz": f"{self._rate(self._publish_times):.2f}", "config_hash": P.config_hash(snapshot)}
+        try:
+            self._state_pub.publish(messages.status(f"{self.get_name()}: state", level, printable(message), values))
+        except Exception as error:  # a context going away during shutdown
+            self._log_error(f"could not publish the state: {error}")
+
+    def _publish_diagnostics(self) -> None:
+        snapshot = self._snapshot
+        level, message = self._health(snapshot)
+        commands, certified = self._window(snapshot)
         latencies = list(self._latencies)
         guard = self.guard
         values = {
             "lifecycle_state": self._state_label,
             "published": str(self._stats["published"]),
             "certified": str(self._stats["certified"]),
+            "window_commands": str(commands),
+            "window_certified": str(certified),
             "stop_reasons": json.dumps({k: v for k, v in self._reasons.items() if k != A.CERTIFIED}),
             "publish_rate_hz": f"{self._rate(self._publish_times):.2f}",
             "image_rate_hz": f"{self._rate(self._frame_times):.2f}",
             "mean_latency_ms": f"{sum(latencies) / len(latencies):.1f}" if latencies else "",
+            "enabled": str(self._enabled).lower(),
             "last_error": self._last_error,
             "config_hash": P.config_hash(snapshot),
             "model_id": guard.policy.model_id if guard is not None else "",
@@ -578,17 +709,15 @@ class GuardNode(LifecycleNode):
                                                         values, hardware_id=values["model_id"])])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diagnostics_pub.publish(array)
+        self._publish_state()
 
 
 def run(node: GuardNode) -> None:
     """Spin ``node`` (decisions run on its own thread), self-activating unless ``autostart`` is false; on
     shutdown an active node publishes a last stop while the ROS context is still valid."""
     if node.params["autostart"]:
-        try:
-            if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-                node.trigger_activate()
-        except Exception as error:  # the node stays up, unconfigured, and says why in /diagnostics
-            node._log_error(f"autostart failed: {error}")
+        # On its own thread: parameter and lifecycle services answer while the model loads.
+        threading.Thread(target=node.autostart, name="rs_vla_guard_autostart", daemon=True).start()
 
     def final_stop() -> None:
         try:

