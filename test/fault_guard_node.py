@@ -3,10 +3,12 @@
 Run like the real executable: ``python test/fault_guard_node.py --ros-args ...``. The guard, node, topics
 and timers are the production ones; only the policy is wrapped (:mod:`faulty_policy`). Publish a fault
 on ``fault`` (std_msgs/String): ``none``, ``raise:NAME``, ``once:NAME``, ``hang:SECONDS``, ``nan``, ``inf``,
-``shape``.
+``shape``. With the environment variable FAULT_CONFIGURE_SLEEP_S, configure first sleeps that long (a slow
+model load).
 """
 import os
 import sys
+import time
 
 from std_msgs.msg import String
 
@@ -24,6 +26,7 @@ class FaultNode(GuardNode):
         self.create_subscription(String, "fault", self._on_fault, 10)
 
     def _make_guard(self, params):
+        time.sleep(float(os.environ.get("FAULT_CONFIGURE_SLEEP_S", "0")))  # a slow model load, on request
         guard = Guard.from_config(params)
         guard.policy = FaultyPolicy(guard.policy)
         self.policies.append(guard.policy)

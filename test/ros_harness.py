@@ -46,14 +46,18 @@ def write_params(path, params: dict) -> str:
 
 
 def start_node(domain_id: int, params_file: str = None, *, script: str = None, module: str = "rs_vla_guard.ros.guard_node",
-               log_path=None, extra=()):
-    """The guard node (or ``script``/``module``, another node) as a separate process, like ``ros2 run``."""
-    args = [sys.executable] + ([script] if script else ["-m", module]) + ["--ros-args"]
+               log_path=None, extra=(), env=None):
+    """The guard node (or ``script``/``module``, another node) as a separate process, like ``ros2 run``;
+    ``env``: more environment variables."""
+    if script and os.access(script, os.X_OK) and not script.endswith(".py"):
+        args = [script, "--ros-args"]  # an installed entry point: its own shebang picks the interpreter
+    else:
+        args = [sys.executable] + ([script] if script else ["-m", module]) + ["--ros-args"]
     if params_file:
         args += ["--params-file", params_file]
     args += list(extra)
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
-    return subprocess.Popen(args, env=ros_env(domain_id), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    return subprocess.Popen(args, env={**ros_env(domain_id), **(env or {})}, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                             preexec_fn=die_with_parent)  # a killed test run leaves no node behind
 
 
@@ -77,7 +81,7 @@ def image_msg(frame: np.ndarray, stamp, encoding="rgb8", frame_id="camera"):
 class Probe:
     """A test-side rclpy node: publishes camera frames and instructions, records everything the guard says."""
 
-    def __init__(self, name="probe", stamped=True):
+    def __init__(self, name="probe", stamped=True, namespace=""):
         import rclpy
         from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
         from geometry_msgs.msg import Twist, TwistStamped
@@ -87,7 +91,7 @@ class Probe:
 
         from rs_vla_guard.ros.qos import SENSOR_DATA
 
-        self.node = rclpy.create_node(name)
+        self.node = rclpy.create_node(name, namespace=namespace)
         latched = latched_qos()
         self.image_pub = self.node.create_publisher(Image, "image", SENSOR_DATA)
         self.instruction_pub = self.node.create_publisher(String, "instruction", latched)
@@ -176,6 +180,16 @@ def call_service(probe, srv_type, name, request, timeout=10.0):
         return future.result() if future.done() else None
     finally:
         probe.node.destroy_client(client)
+
+
+def get_parameters(probe, *names, node_name="rs_vla_guard", timeout=10.0):
+    """The guard node's parameter values by name (None when the service did not answer in time)."""
+    from rcl_interfaces.srv import GetParameters
+    from rclpy.parameter import parameter_value_to_python
+
+    response = call_service(probe, GetParameters, f"/{node_name}/get_parameters", GetParameters.Request(names=list(names)),
+                            timeout=timeout)
+    return None if response is None else dict(zip(names, (parameter_value_to_python(v) for v in response.values)))
 
 
 def set_parameters(probe, node_name="rs_vla_guard", **values):

@@ -5,12 +5,16 @@ the planner in :mod:`.planning` are built from these few formulas.
 """
 from __future__ import annotations
 
+import functools
 import math
 
 from scipy.stats import beta as _beta
 from scipy.stats import norm as _norm
 
 
+# The bounds are pure functions of (k, n, alpha), and a sequential test asks the same few again and again
+# (each look, each hypothesis, every decision): cached, a decision's statistics cost microseconds.
+@functools.lru_cache(maxsize=1 << 16)
 def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
     """One-sided (1 - alpha) Clopper-Pearson lower bound on p from k successes in n trials.
 
@@ -22,6 +26,7 @@ def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
     return float(_beta.ppf(alpha, k, n - k + 1))
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def upper_confidence_bound(k: int, n: int, alpha: float) -> float:
     """One-sided (1 - alpha) Clopper-Pearson upper bound: ``Beta.ppf(1 - alpha; k + 1, n - k)``, 1 when k = n."""
     check_counts(k, n, alpha)

@@ -200,9 +200,10 @@ def _reachable(k: int, n: int, look: int, schedule: Sequence[int], share: float,
                oracle_error: float, symmetric_oracle: bool) -> bool:
     """Could a hypothesis with k of n samples still certify at a look after ``look`` (1-based; 0 = before any),
     if every sample from now on agreed with it? If not, more samples cannot change the outcome."""
-    for later, n_later in enumerate(schedule[look:], start=look + 1):
+    # The last look usually has the best chance (most samples), so it is asked first.
+    for later, n_later in reversed(list(enumerate(schedule[look:], start=look + 1))):
         best = k + n_later - n
-        bound = lower_confidence_bound(best, n_later, checkpoint_alpha(share, later))
+        bound = lower_confidence_bound(int(best), int(n_later), checkpoint_alpha(share, later))
         if _passes(oracle_corrected(bound, oracle_error, symmetric_oracle), p_star):
             return True
     return False
@@ -320,7 +321,7 @@ def certify_sequential(
         if candidate is None:
             return Certificate(None, False, 0.0, 0.0, n + n_selection, counts, ABSTAIN, checkpoints=j)
         alpha_j = checkpoint_alpha(share, j)
-        lowers = [oracle_corrected(lower_confidence_bound(int(k), n, alpha_j), oracle_error, symmetric_oracle)
+        lowers = [oracle_corrected(lower_confidence_bound(int(k), int(n), alpha_j), oracle_error, symmetric_oracle)
                   for k in ks]
         uppers = [min(upper_confidence_bound(int(k), n, alpha_j) + oracle_error, 1.0) for k in ks]
         if _passes(lowers[0], p_star):
