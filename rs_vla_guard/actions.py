@@ -20,6 +20,18 @@ MOVE_BACKWARD = "move_backward"
 GRASP = "grasp"
 RELEASE = "release"
 
+# An arm's vocabulary (DESIGN 2.5): the dominant end-effector axis and its sign, the gripper, and hold.
+MOVE_X_POS, MOVE_X_NEG = "move_x_pos", "move_x_neg"
+MOVE_Y_POS, MOVE_Y_NEG = "move_y_pos", "move_y_neg"
+MOVE_Z_POS, MOVE_Z_NEG = "move_z_pos", "move_z_neg"
+OPEN_GRIPPER, CLOSE_GRIPPER = "open_gripper", "close_gripper"
+HOLD = "hold"
+ARM_ACTIONS: Tuple[str, ...] = (MOVE_X_POS, MOVE_X_NEG, MOVE_Y_POS, MOVE_Y_NEG, MOVE_Z_POS, MOVE_Z_NEG, OPEN_GRIPPER,
+                                CLOSE_GRIPPER, HOLD)
+# The command dimensions each binning reads, by name, and their default order.
+BASE_DIMENSIONS: Tuple[str, ...] = ("linear_x", "angular_z")
+ARM_DIMENSIONS: Tuple[str, ...] = ("ee_x", "ee_y", "ee_z", "gripper")
+
 # The mobile-base vocabulary of the built-in task and the default parameters, in table order.
 DEFAULT_ACTIONS: Tuple[str, ...] = (MOVE_FORWARD, TURN_LEFT, TURN_RIGHT, STOP)
 DEFAULT_SAFE_ACTION = STOP
@@ -38,6 +50,8 @@ STALE_IMAGE = "stale_image"
 INVALID_IMAGE = "invalid_image"
 NO_INSTRUCTION = "no_instruction"
 INVALID_INSTRUCTION = "invalid_instruction"
+NO_STATE = "no_state"
+STALE_STATE = "stale_state"
 POLICY_ERROR = "policy_error"
 INACTIVE = "inactive"
 DISAGREES_WITH_COMMAND = "disagrees_with_command"
@@ -56,6 +70,8 @@ REASONS: Dict[str, str] = {
     INVALID_IMAGE: "the frame cannot be decoded (encoding, size, step, data)",
     NO_INSTRUCTION: "no instruction, an empty one, or one older than instruction_timeout_s",
     INVALID_INSTRUCTION: "the instruction is longer than max_instruction_chars",
+    NO_STATE: "the policy takes the robot state and none (or one of the wrong size) has arrived",
+    STALE_STATE: "the latest robot state is older than state_timeout_s",
     POLICY_ERROR: "the policy raised; the error is in the certificate's detail",
     INACTIVE: "the node is not active (deactivated or shutting down)",
     DISAGREES_WITH_COMMAND: "gate mode: the upstream command's direction is not the certified action",
@@ -114,12 +130,44 @@ def capped(params: Dict[str, Any], linear_x: float, angular_z: float) -> Tuple[f
 
 def twist_of(params: Dict[str, Any], label: str) -> Tuple[float, float]:
     """(linear.x, angular.z) of an action, or the mean of its members' twists for a fallback set label;
-    capped at ``max_linear_speed`` / ``max_angular_speed``. ValueError for an unknown label."""
+    capped at ``max_linear_speed`` / ``max_angular_speed``; zero for an arm (it moves by ``vector_of``).
+    ValueError for an unknown label."""
+    if params.get("binning") == "arm":
+        members_of(params, label)
+        return 0.0, 0.0
     actions = list(params["actions"])
     indices = [actions.index(m) for m in members_of(params, label)]
     linear = sum(params["action_linear_x"][i] for i in indices) / len(indices)
     angular = sum(params["action_angular_z"][i] for i in indices) / len(indices)
     return capped(params, linear, angular)
+
+
+ARM_MOVES = {MOVE_X_POS: (0, 1.0), MOVE_X_NEG: (0, -1.0), MOVE_Y_POS: (1, 1.0), MOVE_Y_NEG: (1, -1.0),
+             MOVE_Z_POS: (2, 1.0), MOVE_Z_NEG: (2, -1.0)}
+
+
+def vector_of(params: Dict[str, Any], label: str, dimensions) -> Tuple[float, ...]:
+    """An arm's command in ``dimensions`` order for an action (or the mean of a set's members): a move at
+    ``arm_speed`` along its axis, the gripper at +1 (close) or -1 (open), hold at zero."""
+    vectors = []
+    for member in members_of(params, label):
+        vector = [0.0] * len(dimensions)
+        if member in ARM_MOVES and ARM_DIMENSIONS[ARM_MOVES[member][0]] in dimensions:
+            axis, sign = ARM_MOVES[member]
+            vector[list(dimensions).index(ARM_DIMENSIONS[axis])] = sign * params["arm_speed"]
+        elif member in (OPEN_GRIPPER, CLOSE_GRIPPER) and "gripper" in dimensions:
+            vector[list(dimensions).index("gripper")] = 1.0 if member == CLOSE_GRIPPER else -1.0
+        vectors.append(vector)
+    return tuple(sum(values) / len(vectors) for values in zip(*vectors))
+
+
+def capped_vector(params: Dict[str, Any], vector, dimensions) -> Tuple[float, ...]:
+    """An arm command with every end-effector axis within ``arm_speed`` (the gripper within [-1, 1])."""
+    out = []
+    for name, value in zip(dimensions, vector):
+        limit = 1.0 if name == "gripper" else params["arm_speed"]
+        out.append(max(-limit, min(limit, float(value))))
+    return tuple(out)
 
 
 # ---------------------------------------------------------------- validation
@@ -130,11 +178,20 @@ def problems(params: Dict[str, Any]) -> List[str]:
     (values already type-checked by the schema in :mod:`.params`), each as 'parameter: why'."""
     found = []
     actions = list(params["actions"])
+    arm = params.get("binning") == "arm"
     if len(set(actions)) != len(actions):
         found.append(f"actions: must be distinct names, got {actions}")
     safe = params["safe_action"]
     if safe not in actions:
         found.append(f"safe_action: {safe!r} is not one of actions {actions}")
+    needed = ARM_DIMENSIONS[:3] if arm else BASE_DIMENSIONS
+    missing = [name for name in needed if name not in params.get("action_dimensions", BASE_DIMENSIONS)]
+    if missing:
+        found.append(f"action_dimensions: {params.get('binning', 'base')} binning needs {', '.join(missing)}")
+    if arm:
+        if safe != HOLD:
+            found.append(f"safe_action: an arm's safe action is {HOLD!r} (no motion), got {safe!r}")
+        return found  # an arm moves by its own table (arm_speed); the twist tables do not apply
     for table in ("action_linear_x", "action_angular_z"):
         values = params[table]
         if len(values) != len(actions):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -54,17 +54,19 @@ class Decision:
     error: str = ""
     config_hash: str = ""
     twist: Tuple[float, float] = (0.0, 0.0)
+    vector: Tuple[float, ...] = ()  # action mode: the executed command, in the oracle's dimensions (() = none)
+    state_dim: int = 0  # the policy took this many robot-state values (not noised: the radius is the image's)
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["radius"] = _finite(self.radius)
-        data["twist"] = list(self.twist)
+        data["twist"], data["vector"] = list(self.twist), list(self.vector)
         return data
 
     def as_stop(self, params: Dict[str, Any], reason: str, error: str) -> "Decision":
         """This decision turned into a stop for ``reason`` under ``params`` (its statistics kept)."""
         return replace(self, action=params["safe_action"], certified=False, reason=reason, error=printable(error),
-                       config_hash=P.config_hash(params), twist=(0.0, 0.0))
+                       config_hash=P.config_hash(params), twist=(0.0, 0.0), vector=())
 
 
 def _finite(value: float) -> float:
@@ -105,7 +107,8 @@ class Guard:
         self._batch_seconds = 0.0  # estimated time of one sampling batch (see _time_budget)
         self.actions: List[str] = list(params["actions"])
         self.mode = self._resolve_mode(params["policy_mode"])
-        self.oracle = make_oracle(self.mode, self.actions)
+        self.oracle = make_oracle(self.mode, params, getattr(policy, "action_names", None) or None)
+        self.state_dim = int(getattr(policy, "state_dim", 0) or 0)
         self.phrases = self.oracle.canonical_phrases() if self.mode != "action" else []
         self.generator = make_generator(policy.device, params["seed"])
         self._settle(params)
@@ -113,8 +116,34 @@ class Guard:
 
     def _auto_batch_size(self) -> int:
         """``batch_size: 0``: the largest batch that fits (CUDA), found once when the guard is built."""
-        return auto_batch_size(self.classifier(self.probes().instructions[0]), (3, *self.policy.input_size),
-                               self.policy.device, limit=self.params["n_max"])
+        classify = self.classifier(self.probes().instructions[0], self._probe_state())
+        return auto_batch_size(classify, (self.channels, *self.policy.input_size), self.policy.device,
+                               limit=self.params["n_max"])
+
+    @property
+    def channels(self) -> int:
+        """Channels of the policy input: 3 per camera."""
+        return int(getattr(self.policy, "channels", 3))
+
+    def _probe_state(self) -> Optional[torch.Tensor]:
+        return torch.zeros(1, self.state_dim) if self.state_dim else None
+
+    def _state_tensor(self, state) -> Optional[torch.Tensor]:
+        """The robot state as a 1 x S tensor on the device (None for policies that take none); ValueError
+        when it is missing or of the wrong size."""
+        if not self.state_dim:
+            return None
+        if state is None:
+            raise ValueError(f"policy {self.policy.model_id} takes the robot state ({self.state_dim} values); none given")
+        values = torch.as_tensor(np.asarray(state, dtype=np.float32).reshape(1, -1), device=self.policy.device)
+        if values.shape[1] != self.state_dim or not bool(torch.isfinite(values).all()):
+            raise ValueError(f"policy {self.policy.model_id} takes {self.state_dim} finite state values, got "
+                             f"{list(np.asarray(state).reshape(-1))[:8]}")
+        return values
+
+    def _fixed_noise(self) -> torch.Generator:
+        """A generator seeded alike on every call: a policy's own noise held fixed (sensitivity, attacks)."""
+        return make_generator(self.policy.device, 0)
 
     @classmethod
     def from_config(cls, overrides: Optional[Dict[str, Any]] = None, *, policy=None, check: bool = True) -> "Guard":
@@ -143,7 +172,8 @@ class Guard:
 
     # ------------------------------------------------------------------ the base classifier
 
-    def classifier(self, instruction: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    def classifier(self, instruction: str, state: Optional[torch.Tensor] = None
+                   ) -> Callable[[torch.Tensor], torch.Tensor]:
         """f = oracle o policy for one instruction: B noisy inputs -> B action indices (-1 unmapped).
 
         Scores must be one finite row per input: a row with a NaN or infinity maps to -1 (counted against
@@ -153,19 +183,28 @@ class Guard:
                                                     pixels.shape[0], len(self.phrases))
         if self.mode == "generate":
             return lambda pixels: torch.from_numpy(self.oracle(self.policy.generate(pixels, instruction)))
-        return lambda pixels: self.oracle(self.policy.act(pixels, instruction))
+        # action mode: the policy's own noise comes from the guard's generator
+        return lambda pixels: torch.as_tensor(self.oracle(self.policy.act(pixels, instruction, state, self.generator)))
 
-    def attack_scores(self, instruction: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Differentiable B x C scores of the actions for ``instruction`` whose argmax is f's label: what
-        attacks ascend. Only for policies that declare gradients (``Policy.differentiable``)."""
-        if not self.policy.differentiable or self.mode == "action":
+    def attack_scores(self, instruction: str, state: Optional[torch.Tensor] = None
+                      ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Differentiable B x C scores of the actions for ``instruction`` whose argmax is (about) f's label:
+        what attacks ascend. Phrase policies: the phrases' log-likelihoods; continuous policies: the binning
+        oracle's class scores of the actions, differentiated through the policy (every flow-matching step)
+        with its own noise held fixed. Only for policies that declare gradients (``Policy.differentiable``)."""
+        if not self.policy.differentiable:
             raise PolicyError(f"policy {self.policy.model_id} ({self.mode} mode) offers no differentiable scores")
-        return lambda pixels: self.policy.log_likelihoods(pixels.to(self.policy.device), instruction, self.phrases)
+        device = self.policy.device
+        if self.mode == "action":
+            return lambda pixels: self.oracle.scores(self.policy.actions_with_grad(
+                pixels.to(device), instruction, state, generator=self._fixed_noise()))
+        return lambda pixels: self.policy.log_likelihoods(pixels.to(device), instruction, self.phrases)
 
     def output_signature(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:
         """A continuous summary of the policy's outputs, used to tell whether inputs change them."""
-        if self.mode == "action":
-            return self.policy.act(pixels, instruction).float()
+        if self.mode == "action":  # the policy's own noise held fixed, so only the inputs can move it
+            actions = self.policy.act(pixels, instruction, self._probe_state(), self._fixed_noise())
+            return self.oracle.reduce(actions).float()
         if "score" in self.policy.modes:
             return self.policy.score(pixels, instruction, self.phrases).softmax(dim=1)
         labels = self.classifier(instruction)(pixels)
@@ -184,8 +223,7 @@ class Guard:
         Returns the largest output change seen for images and for instructions.
         """
         probes = self.probes()
-        pixels = torch.from_numpy(np.stack([frame_to_input(f, self.policy.input_size) for f in probes.frames]))
-        pixels = pixels.to(self.policy.device)
+        pixels = torch.from_numpy(np.stack([self._input(f) for f in probes.frames])).to(self.policy.device)
         signatures = [self.output_signature(pixels, text) for text in probes.instructions]
         image_change = max(float((s - s[:1]).abs().max()) for s in signatures)
         instruction_change = max(float((s - signatures[0]).abs().max()) for s in signatures[1:])
@@ -225,7 +263,8 @@ class Guard:
         self._fallback_labels = {tuple(sorted(self.actions.index(a) for a in members)): A.set_label(members)
                                  for members in A.fallback_sets(params)}
 
-    def _decision(self, started: float, reason: str, certificate=None, error: str = "") -> Decision:
+    def _decision(self, started: float, reason: str, certificate=None, error: str = "",
+                  clean_vector: Optional[Sequence[float]] = None) -> Decision:
         p = self.params
         latency_ms = (time.perf_counter() - started) * 1e3
         if certificate is None:
@@ -238,35 +277,81 @@ class Guard:
         else:
             candidate_or_set = candidate
         action = candidate_or_set if certificate.certified else p["safe_action"]
-        twist = A.twist_of(p, action) if certificate.certified else (0.0, 0.0)
+        twist, vector = self._command(action, clean_vector) if certificate.certified else ((0.0, 0.0), ())
         return Decision(action, candidate, certificate.certified, certificate.radius, certificate.p_lower,
                         certificate.n_samples, counts, certificate.reason, latency_ms, p["sigma"], p["alpha"],
                         p["radius_threshold"], self.policy.model_id, self.mode, printable(error), self.config_hash,
-                        twist)
+                        twist, vector, self.state_dim)
 
-    def decide(self, frame_rgb: np.ndarray, instruction: str, deadline_s: Optional[float] = None) -> Decision:
-        """Certify the policy's action for ``frame_rgb`` (HxWx3 uint8 RGB) under ``instruction``.
+    def _command(self, label: str, clean_vector: Optional[Sequence[float]]):
+        """(twist, vector) a certified ``label`` (an action or a fallback set) executes.
+
+        ``continuous_command: table``, and every phrase policy: the label's entry of the action table (a set:
+        the mean of its members'). ``clean`` (continuous policies): the policy's own action on the clean
+        frame, moved into the bin of its class when that class is the label or one of the set's members (so
+        an attacker inside the radius changes neither the class nor pushes past the bin), else the table;
+        then the speed caps."""
+        p = self.params
+        if self.mode != "action":
+            return A.twist_of(p, label), ()
+        dimensions, arm = self.oracle.dimensions, p["binning"] == "arm"
+        vector = None
+        if p["continuous_command"] == "clean" and clean_vector is not None:
+            index = int(self.oracle(np.asarray([clean_vector], dtype=np.float64))[0])
+            own = self.actions[index] if index >= 0 else None
+            if own is not None and own in A.members_of(p, label):
+                vector = self.oracle.clamp(clean_vector, own)
+        if arm:
+            vector = A.capped_vector(p, vector if vector is not None else A.vector_of(p, label, dimensions), dimensions)
+            return (0.0, 0.0), vector
+        if vector is None:
+            twist = A.twist_of(p, label)
+            vector = [0.0] * len(dimensions)
+            vector[self.oracle.index["linear_x"]], vector[self.oracle.index["angular_z"]] = twist
+        twist = A.capped(p, vector[self.oracle.index["linear_x"]], vector[self.oracle.index["angular_z"]])
+        vector = list(vector)
+        vector[self.oracle.index["linear_x"]], vector[self.oracle.index["angular_z"]] = twist
+        return twist, tuple(float(v) for v in vector)
+
+    def _input(self, frame) -> np.ndarray:
+        """One frame (HxWx3), or one per camera for a multi-camera policy, -> the policy input (3 per camera
+        x H x W, in [0, 1]); ValueError/TypeError for anything else."""
+        cameras = int(getattr(self.policy, "cameras", 1))
+        frames = list(frame) if isinstance(frame, (list, tuple)) else [frame]
+        if len(frames) != cameras:
+            raise ValueError(f"policy {self.policy.model_id} takes {cameras} camera frame(s), got {len(frames)}")
+        return np.concatenate([frame_to_input(f, self.policy.input_size) for f in frames], axis=0)
+
+    def decide(self, frame_rgb, instruction: str, deadline_s: Optional[float] = None, state=None) -> Decision:
+        """Certify the policy's action for ``frame_rgb`` (HxWx3 uint8 RGB; a list of one per camera for a
+        multi-camera policy: the noise covers them all) under ``instruction`` (and the robot ``state``, for
+        policies that take it; the state is not noised: the radius is about the image).
 
         Never raises for bad input or a failing policy (any ``Exception``): the decision is then the safe
-        action with reason ``invalid_image``, ``no_instruction``, ``invalid_instruction`` or
-        ``policy_error``. With ``deadline_s`` (the node
-        passes its own), the sequential test draws no batch that would end after the deadline and
-        otherwise stops with reason ``deadline_exceeded``; without it, decisions do not depend on timing.
+        action with reason ``invalid_image``, ``no_instruction``, ``invalid_instruction``, ``no_state`` or
+        ``policy_error``. With ``deadline_s`` (the node passes its own), the sequential test draws no batch
+        that would end after the deadline and otherwise stops with reason ``deadline_exceeded``; without
+        it, decisions do not depend on timing.
         """
         started = time.perf_counter()
         problem = instruction_problem(instruction, self.params)
         if problem is not None:
             return self._decision(started, problem[0], error=problem[1])
         try:
-            clean = frame_to_input(frame_rgb, self.policy.input_size)
+            state_tensor = self._state_tensor(state)
+        except ValueError as error:
+            return self._decision(started, A.NO_STATE, error=str(error))
+        try:
+            clean = self._input(frame_rgb)
         except (ValueError, TypeError) as error:
             return self._decision(started, A.INVALID_IMAGE, error=str(error))
         try:
-            certificate = self._certify(torch.from_numpy(clean).to(self.policy.device), instruction.strip(),
-                                        self._time_budget(started, deadline_s))
+            certificate, clean_vector = self._certify(torch.from_numpy(clean).to(self.policy.device),
+                                                      instruction.strip(), self._time_budget(started, deadline_s),
+                                                      state_tensor)
         except Exception as error:  # any failure of the model must end in a stop, not a crash
             return self._decision(started, A.POLICY_ERROR, error=f"{type(error).__name__}: {error}")
-        return self._decision(started, certificate.reason, certificate)
+        return self._decision(started, certificate.reason, certificate, clean_vector=clean_vector)
 
     def _time_budget(self, started: float, deadline_s: Optional[float]) -> Optional[Callable[[], bool]]:
         """``out_of_time`` for the sequential test: would one more batch end after the deadline?
@@ -286,21 +371,29 @@ class Guard:
 
         return out_of_time
 
-    def _certify(self, clean: torch.Tensor, instruction: str,
-                 out_of_time: Optional[Callable[[], bool]] = None) -> certification.Certificate:
+    def _certify(self, clean: torch.Tensor, instruction: str, out_of_time: Optional[Callable[[], bool]] = None,
+                 state: Optional[torch.Tensor] = None):
+        """(certificate, the policy's own clean-frame command for action mode, else None)."""
         p = self.params
-        classify = self.classifier(instruction)
+        classify = self.classifier(instruction, state)
         sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator)
         common = dict(sigma=p["sigma"], alpha=p["alpha"], oracle_error=p["oracle_error"],
                       symmetric_oracle=p["symmetric_oracle"], fallbacks=list(self._fallback_labels))
+        # f(clean input) is chosen without the estimation samples; if unmapped, n0 noisy samples select.
+        clean_vector = None
+        if self.mode == "action":
+            clean_actions = self.oracle.reduce(self.policy.act(clean[None], instruction, state, self.generator))
+            label = int(self.oracle(clean_actions)[0])
+            candidate = None if label < 0 else label
+            clean_vector = [float(v) for v in clean_actions[0].tolist()]
         if p["certify_mode"] == "fixed":
             return certification.certify_fixed(sampler, n0=p["n0"], n=p["n_max"], radius_threshold=p["radius_threshold"],
-                                         **common)
-        # f(clean input) is chosen without the estimation samples; if unmapped, n0 noisy samples select.
-        candidate = predict_clean(classify, clean)
+                                               **common), clean_vector
+        if self.mode != "action":
+            candidate = predict_clean(classify, clean)
         return certification.certify_sequential(
             sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=self.batch_size,
-            candidate=candidate, n0=p["n0"], out_of_time=out_of_time, **common)
+            candidate=candidate, n0=p["n0"], out_of_time=out_of_time, **common), clean_vector
 
     def release(self) -> None:
         self.policy.release()

@@ -49,9 +49,10 @@ class Param:
 
 
 PARAMETERS: List[Param] = [
-    Param("policy", "builtin", "'builtin' (the embedded default policy) or a local model directory", read_only=True),
-    Param("policy_type", "auto", "adapter for the policy: auto reads the model directory's config",
-          choices=("auto", "vlm"), read_only=True),
+    Param("policy", "builtin", "'builtin' or 'builtin-pi0' (the embedded policies), a local model directory, or "
+          "python:package.module:factory (your own policy object)", read_only=True),
+    Param("policy_type", "auto", "adapter for a model directory: auto reads its config.json (pi0 -> pi0, "
+          "otherwise an image-text-to-text vlm)", choices=("auto", "vlm", "pi0"), read_only=True),
     Param("policy_mode", "auto", "inference mode: auto picks score for phrase policies, action for vector ones",
           choices=("auto", "score", "generate", "action"), read_only=True),
     Param("device", "auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", read_only=True),
@@ -75,6 +76,35 @@ PARAMETERS: List[Param] = [
           high=0.5, high_open=True),
     Param("symmetric_oracle", False, "assume symmetric oracle errors: (p - eps) / (1 - 2 eps) (an assumption)"),
     Param("actions", list(_actions.DEFAULT_ACTIONS), "discrete actions the oracle maps to", read_only=True),
+    Param("binning", "base", "how continuous actions become classes: base (linear_x, angular_z -> move/turn/stop) or "
+          "arm (dominant end-effector axis and sign, gripper open/close, hold)", choices=("base", "arm"),
+          read_only=True),
+    Param("action_dimensions", list(_actions.BASE_DIMENSIONS), "names of the continuous policy's output dimensions, "
+          "in order (a policy that names its own, like pi0's action_stats.json, uses those); base needs linear_x "
+          "and angular_z, arm ee_x, ee_y, ee_z (and gripper)", read_only=True),
+    Param("chunk_steps", 1, "the oracle bins the mean of the first this many steps of an action chunk", low=1,
+          high=1000, read_only=True),
+    Param("linear_deadband", 0.05, "base binning: |linear_x| below this is no forward motion (m/s)", low=0.0,
+          high=10.0, low_open=True, read_only=True),
+    Param("angular_deadband", 0.1, "base binning: |angular_z| below this is no turn (rad/s)", low=0.0, high=20.0,
+          low_open=True, read_only=True),
+    Param("linear_scale", 0.2, "base binning: a turn dominates when |angular_z| / angular_scale >= |linear_x| / "
+          "linear_scale", low=0.0, high=10.0, low_open=True, read_only=True),
+    Param("angular_scale", 0.6, "base binning: see linear_scale", low=0.0, high=20.0, low_open=True, read_only=True),
+    Param("position_deadband", 0.01, "arm binning: every end-effector axis below this is hold", low=0.0, high=10.0,
+          low_open=True, read_only=True),
+    Param("gripper_threshold", 0.5, "arm binning: gripper >= this closes, <= -this opens (base: > this grasps)",
+          low=0.0, high=10.0, low_open=True, read_only=True),
+    Param("continuous_command", "table", "what a certified continuous policy executes: table (the class's twist "
+          "from the action table) or clean (the policy's own action on the clean frame, clamped into the "
+          "certified class's bin and the caps)", choices=("table", "clean"), read_only=True),
+    Param("arm_speed", 0.05, "arm: the speed of a move_* action in the table, and the cap of every end-effector "
+          "axis of an executed arm command", low=0.0, high=10.0, read_only=True),
+    Param("state_joints", "", "robot state for policies that take it: joint names to read, in order, from "
+          "joint_states (sensor_msgs/JointState), comma-separated; '' = the whole std_msgs/Float32MultiArray on "
+          "state", allow_empty=True, read_only=True),
+    Param("state_timeout_s", 0.5, "a robot state older than this is stale -> stop (stale_state)", low=0.0,
+          high=60.0, low_open=True),
     Param("safe_action", _actions.DEFAULT_SAFE_ACTION,
           "published whenever an action is not certified; must be one of actions"),
     Param("fallback_sets", "", "sets of actions certified when the candidate alone is not, e.g. "
@@ -125,7 +155,7 @@ PARAMETERS: List[Param] = [
 # Runtime changes may make the guard stricter, never looser than the configuration it was configured with
 # (besides read-only parameters): parameter -> +1 may only rise, -1 may only fall.
 TIGHTEN_ONLY = {"radius_threshold": +1, "oracle_error": +1, "alpha": -1, "image_timeout_s": -1,
-                "instruction_timeout_s": 0}
+                "state_timeout_s": -1, "instruction_timeout_s": 0}
 SCHEMA: Dict[str, Param] = {p.name: p for p in PARAMETERS}
 
 
@@ -190,7 +220,7 @@ def validate(params: Dict[str, Any]) -> List[str]:
     if "device" not in broken and not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(device)):
         problems.append(f"device: must be auto, cpu, cuda or cuda:N, got {device!r}")
     action_parameters = {"actions", "safe_action", "action_linear_x", "action_angular_z", "max_linear_speed",
-                         "max_angular_speed", "fallback_sets"}
+                         "max_angular_speed", "fallback_sets", "binning", "action_dimensions"}
     if not broken & action_parameters:
         problems += _actions.problems({name: params.get(name, SCHEMA[name].default) for name in action_parameters})
     statistics = {"sigma", "alpha", "radius_threshold", "n_max", "oracle_error", "symmetric_oracle", "certify_mode"}

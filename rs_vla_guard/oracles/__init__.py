@@ -6,7 +6,7 @@
 
 :func:`make_oracle` is the one place that picks an oracle for an inference mode.
 """
-from typing import Sequence
+from typing import Optional, Sequence
 
 from .binning import BinningOracle
 from .keyword import DEFAULT_PHRASES, UNMAPPED, KeywordOracle, canonical_phrase, normalise_text
@@ -15,6 +15,9 @@ __all__ = ["BinningOracle", "DEFAULT_PHRASES", "KeywordOracle", "UNMAPPED", "can
            "normalise_text"]
 
 
-def make_oracle(mode: str, actions: Sequence[str]):
-    """The oracle of an inference mode: binning for ``action``, keywords for ``score`` and ``generate``."""
-    return BinningOracle(actions) if mode == "action" else KeywordOracle(actions)
+def make_oracle(mode: str, params, dimensions: Optional[Sequence[str]] = None):
+    """The oracle of an inference mode: binning (configured by the parameters; ``dimensions``: the policy's
+    own names for its outputs) for ``action``, keywords for ``score`` and ``generate``."""
+    if mode == "action":
+        return BinningOracle.from_params(params, dimensions)
+    return KeywordOracle(params["actions"])

@@ -1,7 +1,10 @@
 """The one place that picks a policy adapter: :func:`make_policy`.
 
-A policy is named by the ``policy`` parameter: an embedded default (``builtin``), or a local model
-directory whose adapter ``policy_type`` names (``auto`` reads the directory's ``config.json``).
+A policy is named by the ``policy`` parameter: an embedded default (``builtin``, ``builtin-pi0``), a local
+model directory whose adapter ``policy_type`` names (``auto`` reads the directory's ``config.json``), or
+``python:package.module:factory``, the user's own policy: ``factory(params, device)`` returns an object
+with the protocol's ``act`` (a LeRobot or openpi policy in a small wrapper, or any torch module), checked
+and completed by :class:`.user.UserPolicy`.
 
 Adding a policy type is one new module or folder under ``policies/`` with a
 ``load(path, params, device) -> Policy`` function, plus one line in :data:`ADAPTERS` (and, for a
@@ -23,11 +26,16 @@ from .base import Policy, PolicyError
 # policy_type -> "module:function" that loads a model directory
 ADAPTERS: Dict[str, str] = {
     "vlm": "rs_vla_guard.policies.transformers_vlm:load",
+    "pi0": "rs_vla_guard.policies.pi0:load",
 }
 # embedded default -> module with MODEL_DIR, POLICY_TYPE and probes()
 BUILTINS: Dict[str, str] = {
     "builtin": "rs_vla_guard.policies.builtin",
+    "builtin-pi0": "rs_vla_guard.policies.builtin_pi0",
 }
+# config.json "model_type" -> policy_type (anything else with a config is an image-text-to-text VLM)
+MODEL_TYPES: Dict[str, str] = {"pi0": "pi0"}
+USER_PREFIX = "python:"
 
 
 def _resolve(target: str) -> Callable:
@@ -42,16 +50,20 @@ def detect_type(path: str) -> str:
         raise PolicyError(f"policy directory not found or has no config.json: {path}")
     try:
         with open(config_path) as handle:
-            json.load(handle)
+            config = json.load(handle)
     except (OSError, ValueError) as error:
         raise PolicyError(f"unreadable config.json in {path}: {error}") from error
-    return "vlm"
+    return MODEL_TYPES.get(config.get("model_type") if isinstance(config, dict) else None, "vlm")
 
 
 def make_policy(params: Dict[str, Any], device: torch.device) -> Policy:
     """The policy the parameters name, loaded on ``device``: PolicyError if it cannot be."""
     name = params["policy"]
     probes = None
+    if name.startswith(USER_PREFIX):
+        from .user import load_user_policy
+
+        return load_user_policy(name[len(USER_PREFIX):], params, device)
     if name in BUILTINS:
         builtin = importlib.import_module(BUILTINS[name])
         path, policy_type, probes = builtin.MODEL_DIR, builtin.POLICY_TYPE, builtin.probes()

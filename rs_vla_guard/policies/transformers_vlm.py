@@ -414,13 +414,14 @@ class TransformersVLM(Policy):
 
 
 def _processor_size(image_processor) -> int:
-    size = getattr(image_processor, "size", None) or {}
-    if isinstance(size, dict):
-        for key in ("height", "longest_edge", "shortest_edge", "width"):
-            if size.get(key):
-                return int(size[key])
-    elif isinstance(size, int):
+    """The image side an image processor resizes to (a dict or transformers' SizeDict), else 224."""
+    size = getattr(image_processor, "size", None)
+    if isinstance(size, int):
         return size
+    for key in ("height", "longest_edge", "shortest_edge", "width"):
+        value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
+        if value:
+            return int(value)
     return 224
 
 

@@ -50,8 +50,8 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import Image
-from std_msgs.msg import Bool, String
+from sensor_msgs.msg import Image, JointState
+from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import SetBool
 
 from .. import actions as A
@@ -118,6 +118,8 @@ class GuardNode(LifecycleNode):
         self._instruction: Optional[str] = None
         self._instruction_received: Optional[float] = None
         self._command = None  # (linear_x, angular_z, node-clock seconds)
+        self._state = None  # (values, node-clock seconds): the robot state, for policies that take it
+        self._state_problem = ""  # why the latest state message could not be used
         self._inference_started: Optional[float] = None  # monotonic seconds
         self._deciding_frame_time: Optional[float] = None  # the frame the decision thread works on
         self._active = False
@@ -242,6 +244,10 @@ class GuardNode(LifecycleNode):
         self._action_pub = self.create_lifecycle_publisher(String, "action", qos.COMMANDS)
         self._cmd_pub = self.create_lifecycle_publisher(twist_type, "cmd_vel", qos.COMMANDS)
         self._certificate_pub = self.create_lifecycle_publisher(DiagnosticStatus, "certificate", qos.COMMANDS)
+        # An arm commands its end effector: the executed action vector, labelled; zeros (hold) on every stop.
+        self._vector_pub = None
+        if snapshot["binning"] == "arm":
+            self._vector_pub = self.create_lifecycle_publisher(Float32MultiArray, "action_vector", qos.COMMANDS)
         self._publishers_ready = True
         # Instructions by the latched convention (reliable + transient local: a late guard still gets the last
         # one), and from volatile publishers (a plain `ros2 topic pub` or a default-QoS node) alike.
@@ -253,6 +259,13 @@ class GuardNode(LifecycleNode):
         if snapshot["gate_mode"]:
             self._input_subscriptions.append(self.create_subscription(
                 twist_type, "cmd_vel_in", self._on_command, qos.COMMANDS))
+        if self.guard.state_dim:  # the robot state, for policies that take it: by joint names, or one array
+            if snapshot["state_joints"].strip():
+                self._input_subscriptions.append(self.create_subscription(
+                    JointState, "joint_states", self._on_joint_states, qos.SENSOR_DATA))
+            else:
+                self._input_subscriptions.append(self.create_subscription(
+                    Float32MultiArray, "state", self._on_state_array, qos.SENSOR_DATA))
         self._state_label = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
@@ -302,13 +315,14 @@ class GuardNode(LifecycleNode):
         with self._publish_lock:
             if self._publishers_ready:
                 self._publishers_ready = False
-                for publisher in (self._action_pub, self._cmd_pub, self._certificate_pub):
-                    self.destroy_lifecycle_publisher(publisher)
+                for publisher in (self._action_pub, self._cmd_pub, self._certificate_pub, self._vector_pub):
+                    if publisher is not None:
+                        self.destroy_lifecycle_publisher(publisher)
         if self.guard is not None:
             self.guard.release()  # frees model memory, GPU included
             self.guard = None
         with self._lock:
-            self._frame_msg = self._instruction = self._command = None
+            self._frame_msg = self._instruction = self._command = self._state = None
 
     # ------------------------------------------------------------------ timers and the decision thread
 
@@ -397,6 +411,20 @@ class GuardNode(LifecycleNode):
             raise messages.InvalidImage(f"header stamp {sec}.{nanosec:09d} is before the clock's epoch")
         return sec + nanosec * 1e-9
 
+    def _on_joint_states(self, msg: JointState) -> None:
+        names = [name.strip() for name in self._snapshot["state_joints"].split(",") if name.strip()]
+        positions = dict(zip(msg.name, msg.position))
+        missing = [name for name in names if name not in positions]
+        with self._lock:
+            if missing:
+                self._state_problem = printable(f"joint_states lacks {', '.join(missing)}")
+                return
+            self._state, self._state_problem = ([float(positions[n]) for n in names], self._now()), ""
+
+    def _on_state_array(self, msg: Float32MultiArray) -> None:
+        with self._lock:
+            self._state, self._state_problem = ([float(v) for v in msg.data], self._now()), ""
+
     def _on_estop(self, msg: Bool) -> None:
         with self._lock:
             self._estop, self._estop_received = bool(msg.data), time.monotonic()
@@ -458,6 +486,14 @@ class GuardNode(LifecycleNode):
         timeout = snapshot["instruction_timeout_s"]
         if timeout > 0 and now - instruction_received > timeout:
             return msg, frame_time, instruction, (A.NO_INSTRUCTION, "instruction is stale", age)
+        guard = self.guard
+        if guard is not None and guard.state_dim:
+            with self._lock:
+                state, problem = self._state, self._state_problem
+            if state is None:
+                return msg, frame_time, instruction, (A.NO_STATE, problem or "no robot state received yet", age)
+            if now - state[1] > snapshot["state_timeout_s"]:
+                return msg, frame_time, instruction, (A.STALE_STATE, f"robot state is {now - state[1]:.3f} s old", age)
         return msg, frame_time, instruction, None
 
     # ------------------------------------------------------------------ deciding
@@ -480,7 +516,9 @@ class GuardNode(LifecycleNode):
         with self._lock:
             self._inference_started = time.monotonic()
         try:
-            decision = guard.decide(frame, instruction, deadline_s=snapshot["deadline_s"])
+            with self._lock:
+                state = self._state[0] if self._state is not None else None
+            decision = guard.decide(frame, instruction, deadline_s=snapshot["deadline_s"], state=state)
         finally:
             with self._lock:
                 self._inference_started = None
@@ -573,6 +611,9 @@ class GuardNode(LifecycleNode):
                                                      frame_id=snapshot["frame_id"]))
             self._certificate_pub.publish(messages.certificate_status(
                 decision.to_dict(), name=f"{self.get_name()}: certificate", image_age_s=image_age, held=held))
+            if self._vector_pub is not None:
+                dimensions = self.guard.oracle.dimensions if self.guard is not None else snapshot["action_dimensions"]
+                self._vector_pub.publish(messages.vector_msg(decision.vector or [0.0] * len(dimensions), dimensions))
             self._last = Published(decision, snapshot, frame_time, instruction, gated)
             self._last_publish = time.monotonic()
             if self._keepalive is not None:

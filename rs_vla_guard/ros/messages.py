@@ -13,19 +13,21 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist, TwistStamped
 from sensor_msgs.msg import Image
+from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from ..frames import InvalidImage, frame_from_image_msg, image_fields, stamp_seconds
 from ..text import printable
 
 __all__ = ["CERTIFICATE_KEYS", "InvalidImage", "certificate_status", "frame_from_image_msg", "image_msg",
-           "stamp_from_seconds", "stamp_seconds", "status", "status_values", "twist_msg", "twist_of_msg"]
+           "stamp_from_seconds", "stamp_seconds", "status", "status_values", "twist_msg", "twist_of_msg",
+           "vector_msg"]
 
 # The values of every certificate (DiagnosticStatus), in order. ``linear_x``/``angular_z`` repeat the twist
 # published with it; ``held`` is true when the command repeats the latest decision (no new decision was
 # ready within the control period, and its frame was still fresh).
 CERTIFICATE_KEYS = ("candidate", "certified", "radius", "p_lower", "n_samples", "counts", "reason", "sigma", "alpha",
                     "radius_threshold", "latency_ms", "image_age_ms", "model_id", "config_hash", "detail",
-                    "linear_x", "angular_z", "held")
+                    "linear_x", "angular_z", "held", "radius_covers")
 RADIUS_CAP = 1e9  # an infinite radius (all samples agree at p_lower = 1) is written as this
 
 
@@ -79,6 +81,13 @@ def twist_of_msg(msg) -> Tuple[float, float]:
     return float(body.linear.x), float(body.angular.z)
 
 
+def vector_msg(values, labels) -> Float32MultiArray:
+    """std_msgs/Float32MultiArray of a command vector, one labelled dimension per value."""
+    msg = Float32MultiArray(data=[float(v) for v in values])
+    msg.layout.dim = [MultiArrayDimension(label=",".join(labels), size=len(values), stride=len(values))]
+    return msg
+
+
 # ---------------------------------------------------------------- diagnostics and certificates
 
 
@@ -116,6 +125,8 @@ def certificate_status(decision: Dict[str, Any], *, name: str, image_age_s: Opti
         "linear_x": f"{decision['twist'][0]:.6g}",
         "angular_z": f"{decision['twist'][1]:.6g}",
         "held": str(held).lower(),
+        # the noise, and so the radius, is over the image; a policy's robot state is taken as given
+        "radius_covers": "image; state taken as given" if decision.get("state_dim") else "image",
     }
     level = DiagnosticStatus.OK if decision["certified"] else DiagnosticStatus.WARN
     return status(name, level, decision["action"], values, hardware_id=decision["model_id"])

@@ -73,6 +73,25 @@ def _base_action(guard, pixels: torch.Tensor, instruction: str) -> int:
         return int(guard.classifier(instruction)(pixels.unsqueeze(0).to(guard.policy.device))[0])
 
 
+def _unguarded(guard, pixels: torch.Tensor, instruction: str):
+    """(action, twist) the base policy executes without the guard: its class's table twist, or, for a
+    continuous policy with ``continuous_command: clean``, its own command (within the speed caps only)."""
+    params, safe = guard.params, guard.params["safe_action"]
+    with torch.inference_mode():
+        batch = pixels.unsqueeze(0).to(guard.policy.device)
+        if guard.mode != "action":
+            index = int(guard.classifier(instruction)(batch)[0])
+            action = guard.actions[index] if index >= 0 else safe
+            return action, A.twist_of(params, action)
+        vector = guard.oracle.reduce(guard.policy.act(batch, instruction, None, guard.generator))
+    index = int(guard.oracle(vector)[0])
+    action = guard.actions[index] if index >= 0 else safe
+    if params["continuous_command"] != "clean" or index < 0:
+        return action, A.twist_of(params, action)
+    own = vector[0].tolist()
+    return action, A.capped(params, own[guard.oracle.index["linear_x"]], own[guard.oracle.index["angular_z"]])
+
+
 def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = "none", eps: float = 0.0,
                 control_rate_hz: float = 5.0, max_time_s: float = 40.0, pgd_steps: int = 10, pgd_aim: str = "any",
                 recovery_after_s: float = 2.0,
@@ -105,10 +124,11 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
                                               clean_action=clean_action)
         result.attack_l2_max = max(result.attack_l2_max, achieved)
         if guarded:
-            action = guard.decide(seen, instruction).action
+            decision = guard.decide(seen, instruction)
+            action, twist = decision.action, decision.twist
         else:
-            index = _base_action(guard, torch.from_numpy(frame_to_input(seen, guard.policy.input_size)), instruction)
-            action = guard.actions[index] if index >= 0 else safe
+            action, twist = _unguarded(guard, torch.from_numpy(frame_to_input(seen, guard.policy.input_size)),
+                                       instruction)
         result.steps += 1
         result.actions[action] = result.actions.get(action, 0) + 1
         result.stopped_steps += action == safe
@@ -116,7 +136,7 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
             result.induced_actions += 1
         if on_step is not None:
             on_step(world, seen, action)
-        world.step(*A.twist_of(params, action), period)
+        world.step(*twist, period)
         touching = world.touching()
         result.collision_steps += any(name != f"block_{placed.index(target_block)}" for name in touching)
         if reached(world, target_block):

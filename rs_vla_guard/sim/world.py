@@ -21,7 +21,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .. import actions as A
-from ..tasks.blocks import COLOURS, TARGET_COLOURS, action_for_view
+from ..tasks.blocks import COLOURS, TARGET_COLOURS, action_for_view, command_for_view
 
 ARENA_XML = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets", "arena.xml")
 BLOCK_SLOTS = 3
@@ -148,12 +148,18 @@ class World:
             return None
         return centre, width
 
-    def ground_truth_action(self, colour: str) -> str:
+    def target_view(self, colour: str) -> Optional[Tuple[float, float]]:
+        """(centre column, apparent width) of the block of ``colour``, or None when absent or out of view."""
         target = next((b for b in self.blocks if b.colour == colour), None)
-        view = self.view_of(target) if target is not None else None
-        if view is None:
-            return A.STOP
-        return action_for_view(*view)
+        return self.view_of(target) if target is not None else None
+
+    def ground_truth_action(self, colour: str) -> str:
+        view = self.target_view(colour)
+        return A.STOP if view is None else action_for_view(*view)
+
+    def ground_truth_command(self, colour: str) -> Tuple[float, float]:
+        """The task's continuous controller (:func:`rs_vla_guard.tasks.blocks.command_for_view`) on the view."""
+        return command_for_view(self.target_view(colour))
 
     def distance_to(self, block: PlacedBlock) -> float:
         x, y, _ = self.pose()

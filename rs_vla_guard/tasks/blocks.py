@@ -89,6 +89,33 @@ def action_for_view(centre: float, width: float) -> str:
     return A.STOP if width >= ARRIVED_WIDTH else A.MOVE_FORWARD
 
 
+def command_for_view(view: Optional[Tuple[float, float]]) -> Tuple[float, float]:
+    """The task's continuous controller: (linear_x m/s, angular_z rad/s) for a target seen at ``view`` =
+    (centre, apparent width) as fractions of the image width, or None when it is not in view (stop).
+
+    It agrees with :func:`action_for_view` under the default binning oracle: outside the middle band it
+    turns in place towards the target, faster the further out (0.4-0.8 rad/s); inside it drives forward,
+    slower as the target fills the view (0.1-0.3 m/s), steering gently towards the centre (|yaw| <= 0.045,
+    inside the oracle's angular deadband); arrived or absent, zero."""
+    if view is None:
+        return 0.0, 0.0
+    centre, width = view
+    action = action_for_view(centre, width)
+    if action == A.TURN_LEFT:
+        return 0.0, 0.4 + 0.4 * min((LEFT_BORDER - centre) / LEFT_BORDER, 1.0)
+    if action == A.TURN_RIGHT:
+        return 0.0, -(0.4 + 0.4 * min((centre - RIGHT_BORDER) / (1.0 - RIGHT_BORDER), 1.0))
+    if action == A.STOP:
+        return 0.0, 0.0
+    return 0.1 + 0.2 * max(ARRIVED_WIDTH - width, 0.0) / ARRIVED_WIDTH, -0.3 * (centre - 0.5)
+
+
+def ground_truth_command(scene: Scene, target_colour: str) -> Tuple[float, float]:
+    """:func:`command_for_view` for "go to the <target_colour> block" in ``scene``."""
+    block = scene.target(target_colour)
+    return command_for_view(None if block is None else (block.x, block.width))
+
+
 def instruction_for(colour: str) -> str:
     return f"go to the {colour} block"
 

@@ -119,9 +119,9 @@ def cmd_certify(args) -> int:
 
     overrides = guard_overrides(args)
     P.effective(overrides)  # bad settings are reported before any file or model is touched
-    frame = read_image(args.image)
+    frames = [read_image(path) for path in [args.image] + list(args.camera or [])]
     guard = Guard.from_config(overrides)
-    decision = guard.decide(frame, args.instruction)
+    decision = guard.decide(frames if len(frames) > 1 else frames[0], args.instruction, state=args.state)
     if args.json:
         print(json.dumps(decision.to_dict()))
     else:
@@ -279,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("image")
     cert.add_argument("--instruction", required=True)
     cert.add_argument("--json", action="store_true", help="print the decision as one JSON object")
+    cert.add_argument("--state", type=_list_of(float), metavar="V1,V2,...",
+                      help="the robot state, for policies that take one (not noised: the radius is about the image)")
+    cert.add_argument("--camera", action="append", metavar="IMAGE",
+                      help="a further camera's image, for multi-camera policies (repeat, in the policy's order)")
     add_guard_options(cert)
     cert.set_defaults(func=cmd_certify)
 

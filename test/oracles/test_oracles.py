@@ -67,8 +67,60 @@ def test_binning_oracle_labels_single_twists_by_name():
 
 
 def test_make_oracle_picks_binning_for_vectors_and_keywords_for_text():
+    from rs_vla_guard import params
     from rs_vla_guard.oracles import make_oracle
 
-    assert isinstance(make_oracle("action", ACTIONS), BinningOracle)
-    assert isinstance(make_oracle("score", ACTIONS), KeywordOracle)
-    assert isinstance(make_oracle("generate", ACTIONS), KeywordOracle)
+    config = params.defaults()
+    assert isinstance(make_oracle("action", config), BinningOracle)
+    assert isinstance(make_oracle("score", config), KeywordOracle)
+    assert isinstance(make_oracle("generate", config), KeywordOracle)
+    assert make_oracle("action", config, ["angular_z", "linear_x"]).index["linear_x"] == 1  # the policy's own names
+
+
+ARM = ["move_x_pos", "move_x_neg", "move_y_pos", "move_y_neg", "move_z_pos", "move_z_neg", "open_gripper",
+       "close_gripper", "hold"]
+
+
+def test_arm_binning_dominant_axis_gripper_and_hold():
+    oracle = BinningOracle(ARM, kind="arm")
+    vectors = np.array([[0.05, 0.01, 0.0, 0.0], [0.0, -0.03, 0.01, 0.0], [0.002, 0.0, 0.0, 0.1],
+                        [0.05, 0.0, 0.0, 0.9], [0.0, 0.0, 0.0, -0.7], [0.0, 0.0, 0.04, 0.0]])
+    expected = ["move_x_pos", "move_y_neg", "hold", "close_gripper", "open_gripper", "move_z_pos"]
+    assert [ARM[i] for i in oracle(vectors)] == expected
+    assert oracle(torch.tensor(vectors)).tolist() == oracle(vectors).tolist()
+
+
+def test_chunks_are_averaged_over_the_first_steps_and_non_finite_rows_are_unmapped():
+    oracle = BinningOracle(ACTIONS, chunk_steps=2)
+    chunks = np.array([[[0.2, 0.0], [0.2, 0.0], [0.0, 0.9]],  # first two steps: forward
+                       [[0.0, 0.5], [0.0, 0.5], [0.2, 0.0]],
+                       [[np.nan, 0.0], [0.2, 0.0], [0.2, 0.0]]])
+    assert oracle(chunks).tolist() == [0, 1, UNMAPPED]
+    assert oracle(torch.tensor(chunks)).tolist() == [0, 1, UNMAPPED]
+
+
+@given(st.sampled_from(ACTIONS), st.lists(st.floats(-3, 3), min_size=2, max_size=2))
+def test_clamping_into_a_class_bin_lands_in_that_class(action, vector):
+    oracle = BinningOracle(ACTIONS)
+    clamped = oracle.clamp(vector, action)
+    assert ACTIONS[int(oracle(np.array([clamped]))[0])] == action
+    if ACTIONS[int(oracle(np.array([vector]))[0])] == action and action != "stop":
+        assert clamped == pytest.approx(vector)  # already inside a motion's bin: unchanged
+    if action == "stop":
+        assert clamped == [0.0, 0.0]  # a stop executes no motion
+
+
+@given(st.sampled_from(ARM), st.lists(st.floats(-1, 1), min_size=4, max_size=4))
+def test_clamping_into_an_arm_bin_lands_in_that_class(action, vector):
+    oracle = BinningOracle(ARM, kind="arm")
+    assert ARM[int(oracle(np.array([oracle.clamp(vector, action)]))[0])] == action
+
+
+@pytest.mark.parametrize("kind,actions", [("base", ACTIONS), ("arm", ARM)])
+def test_class_scores_point_the_way_to_each_bin(kind, actions):
+    oracle = BinningOracle(actions, kind=kind)
+    rng = np.random.default_rng(0)
+    vectors = torch.tensor(rng.normal(0, 0.3 if kind == "base" else 0.05, (500, len(oracle.dimensions))))
+    scores = oracle.scores(vectors)
+    agree = (scores.argmax(-1) == torch.as_tensor(oracle(vectors))).float().mean()
+    assert agree > 0.9  # a surrogate: it ranks the binned class first almost everywhere

@@ -28,78 +28,10 @@ from ...tasks import blocks as scenes
 from ..transformers_vlm import PixelNormaliser
 from . import MODEL_DIR
 from . import architecture as builtin
+from .data import NOISE_LEVELS, TEMPLATES, SimViews, render_batch
 
-NOISE_LEVELS = (0.0, 0.15, 0.25, 0.25, 0.3)
-TEMPLATES = ("go to the {} block", "go to the {} block", "drive to the {} block", "move to the {} block",
-             "head for the {} block")
 # The answer the policy learns for each action: the phrase score mode scores for it.
 ANSWERS = {action: canonical_phrase(action) for action in A.DEFAULT_ACTIONS}
-
-
-def binding_scene(rng: np.random.Generator):
-    """Curriculum scene where the colour word alone decides the action: red always left, green ahead,
-    blue always right (one of them sometimes missing -> stop).
-
-    With random layouts the colour word carries no information on its own (only together with where that
-    colour is), so at initialisation there is no gradient towards reading it, and a small model settles on
-    "go to any block" (seen: outputs identical for every colour word after 3,000 steps). Starting with
-    these scenes makes the model carry the colour word to the answer position first; random layouts then
-    teach it to match that colour against the image.
-    """
-    slots = {"red": 0.15, "green": 0.5, "blue": 0.85}
-    colour = str(rng.choice(scenes.TARGET_COLOURS))
-    missing = colour if rng.random() < 0.2 else None
-    blocks = [scenes.Block(c, x + rng.uniform(-0.08, 0.08), float(rng.uniform(0.1, 0.25)))
-              for c, x in slots.items() if c != missing]
-    scene = scenes.Scene(blocks, floor=str(rng.choice(["plain", "textured"])))
-    return scene, colour, scenes.ground_truth_action(scene, colour)
-
-
-class SimViews:
-    """A pool of labelled MuJoCo camera views (rendering is slow, so they are rendered once, seeded)."""
-
-    def __init__(self, count: int, seed: int):
-        import os
-
-        os.environ.setdefault("MUJOCO_GL", "egl")
-        from ...sim.world import World, random_view
-
-        rng = np.random.default_rng(seed)
-        world = World()
-        views = [random_view(rng, world) for _ in range(count)]
-        world.close()
-        self.inputs = np.stack([frame_to_input(f, (builtin.IMAGE_SIZE, builtin.IMAGE_SIZE)) for f, _, _ in views])
-        self.colours = [c for _, c, _ in views]
-        self.actions = [a for _, _, a in views]
-
-    def __len__(self):
-        return len(self.actions)
-
-
-def render_batch(rng: np.random.Generator, size: int, template: str, curriculum: float = 0.0,
-                 sim_views: "SimViews" = None, sim_fraction: float = 0.0):
-    """Inputs (size x 3 x 64 x 64 in [0,1]), instructions and ground-truth actions of fresh scenes;
-    a ``curriculum`` fraction of them are :func:`binding_scene` scenes, a ``sim_fraction`` of the rest
-    views from ``sim_views``."""
-    images, actions = [], []
-    colours = []
-    for _ in range(size):
-        if sim_views is not None and rng.random() < sim_fraction * (1 - curriculum):
-            index = int(rng.integers(len(sim_views)))
-            images.append(sim_views.inputs[index])
-            actions.append(sim_views.actions[index])
-            colours.append(sim_views.colours[index])
-            continue
-        if rng.random() < curriculum:
-            scene, colour, action = binding_scene(rng)
-        else:
-            scene, colour, action = scenes.random_scene(rng)
-        # Mixed camera resolutions, so resampling differences are in distribution.
-        width, height = [(64, 64), (160, 120), (128, 128), (96, 72)][int(rng.integers(4))]
-        images.append(frame_to_input(scenes.render(scene, width, height), (builtin.IMAGE_SIZE, builtin.IMAGE_SIZE)))
-        actions.append(action)
-        colours.append(colour)
-    return torch.from_numpy(np.stack(images)), [template.format(c) for c in colours], actions
 
 
 class Batcher:

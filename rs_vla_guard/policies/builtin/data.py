@@ -1,0 +1,92 @@
+"""Training data of the built-in policies: the block task's scenes, a binding curriculum, and pre-rendered
+MuJoCo camera views, with each sample's ground-truth action and continuous command. Shared by the
+built-in VLM's and the built-in pi0's training scripts (offline tools: the guard never imports this)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...sampling import frame_to_input
+from ...tasks import blocks as scenes
+
+IMAGE_SIZE = 64
+NOISE_LEVELS = (0.0, 0.15, 0.25, 0.25, 0.3)  # Gaussian noise levels, mixed, around the default sigma 0.25
+TEMPLATES = ("go to the {} block", "go to the {} block", "drive to the {} block", "move to the {} block",
+             "head for the {} block")
+
+
+def binding_scene(rng: np.random.Generator):
+    """Curriculum scene where the colour word alone decides the action: red always left, green ahead,
+    blue always right (one of them sometimes missing -> stop).
+
+    With random layouts the colour word carries no information on its own (only together with where that
+    colour is), so at initialisation there is no gradient towards reading it, and a small model settles on
+    "go to any block" (seen: outputs identical for every colour word after 3,000 steps). Starting with
+    these scenes makes the model carry the colour word to the answer position first; random layouts then
+    teach it to match that colour against the image.
+    """
+    slots = {"red": 0.15, "green": 0.5, "blue": 0.85}
+    colour = str(rng.choice(scenes.TARGET_COLOURS))
+    missing = colour if rng.random() < 0.2 else None
+    blocks = [scenes.Block(c, x + rng.uniform(-0.08, 0.08), float(rng.uniform(0.1, 0.25)))
+              for c, x in slots.items() if c != missing]
+    scene = scenes.Scene(blocks, floor=str(rng.choice(["plain", "textured"])))
+    return scene, colour, scenes.ground_truth_action(scene, colour)
+
+
+class SimViews:
+    """A pool of labelled MuJoCo camera views (rendering is slow, so they are rendered once, seeded), with
+    each view's ground-truth action and continuous command."""
+
+    def __init__(self, count: int, seed: int):
+        import os
+
+        os.environ.setdefault("MUJOCO_GL", "egl")
+        from ...sim.world import World, random_view
+
+        rng = np.random.default_rng(seed)
+        world = World()
+        views = []
+        for _ in range(count):
+            frame, colour, action = random_view(rng, world)
+            views.append((frame, colour, action, world.ground_truth_command(colour)))
+        world.close()
+        self.inputs = np.stack([frame_to_input(view[0], (IMAGE_SIZE, IMAGE_SIZE)) for view in views])
+        self.colours = [view[1] for view in views]
+        self.actions = [view[2] for view in views]
+        self.commands = [view[3] for view in views]
+
+    def __len__(self):
+        return len(self.actions)
+
+
+def render_batch(rng: np.random.Generator, size: int, template: str, curriculum: float = 0.0,
+                 sim_views: "SimViews" = None, sim_fraction: float = 0.0, with_commands: bool = False):
+    """Inputs (size x 3 x 64 x 64 in [0,1]), instructions and ground-truth actions of fresh scenes (and,
+    ``with_commands``, the continuous commands as a size x 2 tensor); a ``curriculum`` fraction of them
+    are :func:`binding_scene` scenes, a ``sim_fraction`` of the rest views from ``sim_views``."""
+    images, actions, colours, commands = [], [], [], []
+    for _ in range(size):
+        if sim_views is not None and rng.random() < sim_fraction * (1 - curriculum):
+            index = int(rng.integers(len(sim_views)))
+            images.append(sim_views.inputs[index])
+            actions.append(sim_views.actions[index])
+            colours.append(sim_views.colours[index])
+            commands.append(sim_views.commands[index])
+            continue
+        if rng.random() < curriculum:
+            scene, colour, action = binding_scene(rng)
+        else:
+            scene, colour, action = scenes.random_scene(rng)
+        # Mixed camera resolutions, so resampling differences are in distribution.
+        width, height = [(64, 64), (160, 120), (128, 128), (96, 72)][int(rng.integers(4))]
+        images.append(frame_to_input(scenes.render(scene, width, height), (IMAGE_SIZE, IMAGE_SIZE)))
+        actions.append(action)
+        colours.append(colour)
+        commands.append(scenes.ground_truth_command(scene, colour))
+    batch = (torch.from_numpy(np.stack(images)), [template.format(c) for c in colours], actions)
+    if with_commands:
+        return batch + (torch.tensor(commands, dtype=torch.float32),)
+    return batch
+
+

@@ -1,0 +1,24 @@
+"""The built-in pi0 (``policy: builtin-pi0``): a tiny pi0 of transformers' own architecture (SigLIP-style
+vision, Gemma-style language model, Gemma action expert) trained on the block task to output the task's
+continuous controller (linear x, angular z) over a short chunk of steps.
+
+- :mod:`.architecture` builds the untrained model, its word-level tokenizer, processor and statistics;
+- :mod:`.train` trains it (``python -m rs_vla_guard.policies.builtin_pi0.train``);
+- the weights live in ``rs_vla_guard/models/builtin_pi0`` and load through the ``pi0`` adapter's
+  ``from_pretrained`` like any other pi0 directory.
+"""
+import os
+
+from ..base import Probes
+
+MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "models",
+                         "builtin_pi0")
+POLICY_TYPE = "pi0"
+
+
+def probes() -> Probes:
+    """The block task's probe frames and instructions (as for the built-in VLM)."""
+    from ...tasks import blocks
+
+    frames, instructions = blocks.probes()
+    return Probes(frames, instructions)
