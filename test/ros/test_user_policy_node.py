@@ -60,13 +60,15 @@ def test_a_base_policy_of_the_users_own_certifies_drives_and_stops_when_joint_st
                                            state=torch.tensor([[0.25, 0.0]]))[0, 0]
         assert float(values["angular_z"]) == pytest.approx(float(own[1]), abs=1e-4) != 0.6
         assert values["candidate"] == "turn_left" and float(values["linear_x"]) <= 0.2
+        probe.wait_for(lambda: False, 0.5, publish=publish)  # the state streams right up to the cut
         streaming[0] = False
         since = time.monotonic()
         assert probe.wait_for(lambda: "stale_state" in probe.reasons_since(since), 10, publish=publish)
         first = next(t for t, _, v in probe.statuses_since(since) if v["reason"] == "stale_state")
         assert first - since <= 0.5 + 0.5  # state_timeout_s, then at most a few control periods
-        probe.wait_for(lambda: False, 1.0, publish=publish)
+        probe.wait_for(lambda: False, 2.0, publish=publish)
         timeline = [(round(t - since, 2), v["reason"]) for t, _, v in probe.statuses_since(since)]
+        assert first - since >= 0.5 - 0.2, timeline  # not before the state is actually stale
         assert set(probe.reasons_since(since + 1.2)) == {"stale_state"} and process.poll() is None, timeline
         streaming[0] = True
         since = time.monotonic()
