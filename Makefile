@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv train-builtin clean-venv
+.PHONY: demo test test-fast venv train-builtin train-builtin-pi0 clean-venv
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ train-builtin: $(STAMP)
 	$(PY) -m rs_vla_guard.policies.builtin.train --out build/builtin-renderer
 	MUJOCO_GL=egl $(PY) -m rs_vla_guard.policies.builtin.train --init build/builtin-renderer \
 		--steps 2500 --lr 5e-4 --curriculum-steps 0 --sim-views 3000 --sim-fraction 0.5
+
+# One run (~26 min on 2 cores): flow matching on renderer scenes mixed with MuJoCo camera views.
+train-builtin-pi0: $(STAMP)
+	MUJOCO_GL=egl $(PY) -m rs_vla_guard.policies.builtin_pi0.train --steps 6000 --sim-views 3000 --sim-fraction 0.35
 
 clean-venv:
 	rm -rf $(VENV)

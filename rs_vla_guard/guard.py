@@ -24,6 +24,8 @@ from .policies.factory import make_policy
 from .sampling import NoisySampler, auto_batch_size, frame_to_input, make_generator, predict_clean, resolve_device
 from .text import printable
 
+ATTACK_NOISE_DRAWS = 8  # fixed draws of a continuous policy's own noise that attack scores average over
+
 
 class BlindPolicyError(PolicyError):
     """The policy's output does not depend on its image (or instruction): certificates would be vacuous."""
@@ -191,13 +193,21 @@ class Guard:
         """Differentiable B x C scores of the actions for ``instruction`` whose argmax is (about) f's label:
         what attacks ascend. Phrase policies: the phrases' log-likelihoods; continuous policies: the binning
         oracle's class scores of the actions, differentiated through the policy (every flow-matching step)
-        with its own noise held fixed. Only for policies that declare gradients (``Policy.differentiable``)."""
+        with its own noise held fixed at ``ATTACK_NOISE_DRAWS`` draws and the scores averaged over them (an
+        expectation over the policy's randomness: an attack tuned to one draw of the flow noise misses the
+        draws the robot actually gets). Only for policies that declare gradients (``Policy.differentiable``)."""
         if not self.policy.differentiable:
             raise PolicyError(f"policy {self.policy.model_id} ({self.mode} mode) offers no differentiable scores")
         device = self.policy.device
         if self.mode == "action":
-            return lambda pixels: self.oracle.scores(self.policy.actions_with_grad(
-                pixels.to(device), instruction, state, generator=self._fixed_noise()))
+            def expected_scores(pixels: torch.Tensor) -> torch.Tensor:
+                count, draws = pixels.shape[0], ATTACK_NOISE_DRAWS
+                copies = pixels.to(device).repeat_interleave(draws, dim=0)
+                copy_state = None if state is None else state.to(device).repeat_interleave(draws, dim=0)
+                scores = self.oracle.scores(self.policy.actions_with_grad(
+                    copies, instruction, copy_state, generator=self._fixed_noise()))
+                return scores.reshape(count, draws, -1).mean(dim=1)
+            return expected_scores
         return lambda pixels: self.policy.log_likelihoods(pixels.to(device), instruction, self.phrases)
 
     def output_signature(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:

@@ -9,6 +9,13 @@ Per episode: reached the named block, reached another block, collisions (steps t
 non-target block), time to goal, fraction of steps stopped, and attacker-induced actions (an executed
 motion that differs from the base policy's action on the clean frame).
 
+"The base policy's action on the clean frame" for a policy with its own randomness (pi0's flow-matching
+noise) is not one draw: a single draw disagrees with the policy's usual answer 5-15% of the time near a
+border, attack or not. The guarded robot is compared with the policy's most likely action on the clean
+frame (the mode of ``CLEAN_DRAWS`` draws), which is what a certified class must equal; the unguarded
+robot with the same draw on the clean frame (the same policy noise), so that only the attack can make
+them differ. For deterministic policies both are the one answer.
+
 Recovery behaviour. A memoryless certify-or-stop controller deadlocks on its own decision borders:
 driving towards an off-centre block makes the block drift outwards in the image a few thousandths of
 the width per step, so the robot inevitably arrives where the smoothed classifier is split between
@@ -68,9 +75,18 @@ def reached(world: World, block) -> bool:
     return world.distance_to(block) < REACH_DISTANCE_M and abs(world.bearing_to(block)) < REACH_BEARING_RAD
 
 
+CLEAN_DRAWS = 32  # draws of a stochastic policy's own noise for its most likely action on a clean frame
+
+
 def _base_action(guard, pixels: torch.Tensor, instruction: str) -> int:
+    """The base policy's action index on a clean input (-1 unmapped): its answer, or, for a policy with its
+    own noise (action mode), the most frequent of ``CLEAN_DRAWS`` draws."""
+    draws = CLEAN_DRAWS if guard.mode == "action" else 1
     with torch.inference_mode():
-        return int(guard.classifier(instruction)(pixels.unsqueeze(0).to(guard.policy.device))[0])
+        batch = pixels.unsqueeze(0).expand(draws, -1, -1, -1).contiguous().to(guard.policy.device)
+        labels = np.asarray(guard.classifier(instruction)(batch)).astype(np.int64)
+    values, counts = np.unique(labels, return_counts=True)
+    return int(values[np.argmax(counts)])
 
 
 def _unguarded(guard, pixels: torch.Tensor, instruction: str):
@@ -127,8 +143,15 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
             decision = guard.decide(seen, instruction)
             action, twist = decision.action, decision.twist
         else:
+            noise_state = guard.generator.get_state()
             action, twist = _unguarded(guard, torch.from_numpy(frame_to_input(seen, guard.policy.input_size)),
                                        instruction)
+            if clean_action is not None and guard.mode == "action":  # the same policy noise on the clean frame
+                after = guard.generator.get_state()
+                guard.generator.set_state(noise_state)
+                own_clean = _unguarded(guard, clean, instruction)[0]
+                guard.generator.set_state(after)
+                clean_action = own_clean
         result.steps += 1
         result.actions[action] = result.actions.get(action, 0) + 1
         result.stopped_steps += action == safe

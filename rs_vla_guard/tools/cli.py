@@ -309,7 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     scene.set_defaults(func=cmd_scene)
     bench = sub.add_parser("bench", help="speed of certified decisions, as ratios measured in one run")
     bench.add_argument("--scenes", type=int, default=20)
-    bench.add_argument("--repeats", type=int, default=3, help="timings keep the best of this many runs")
+    bench.add_argument("--repeats", type=int, default=5, help="timings keep the best of this many runs")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--plot", help="write a PNG: latency histogram and expected vs measured radius")
     add_guard_options(bench)

@@ -67,3 +67,20 @@ def test_it_follows_the_colour_word_not_any_block(guard, present, asked):
         pixels = torch.from_numpy(frame_to_input(frame, guard.policy.input_size))[None]
         stops += guard.actions[int(guard.classifier(blocks.instruction_for(asked))(pixels)[0])] == "stop"
     assert stops >= 18
+
+
+def test_the_training_script_is_deterministic_for_a_seed_and_saves_a_loadable_pi0(tmp_path):
+    from rs_vla_guard.policies.builtin_pi0 import train
+    from rs_vla_guard import params as P
+    from rs_vla_guard.policies.factory import make_policy
+
+    for name in ("a", "b"):
+        train.main(["--steps", "3", "--batch-size", "8", "--seed", "5", "--eval-scenes", "20", "--out", str(tmp_path / name)])
+    first, second = ((tmp_path / n / "model.safetensors").read_bytes() for n in ("a", "b"))
+    assert first == second
+    report = (tmp_path / "a" / "training_report.json").read_text()
+    assert '"steps": 3' in report and '"seed": 5' in report
+    policy = make_policy({**P.defaults(), "policy": str(tmp_path / "a")}, torch.device("cpu"))
+    actions = policy.act(torch.rand(2, 3, *policy.input_size), "go to the red block",
+                         generator=torch.Generator().manual_seed(0))
+    assert actions.shape[0] == 2 and actions.shape[-1] == 2 and torch.isfinite(actions).all()

@@ -98,6 +98,7 @@ def main(argv=None):
     parser.add_argument("--sim-views", type=int, default=0, help="pre-rendered MuJoCo views to mix in (0 = none)")
     parser.add_argument("--sim-fraction", type=float, default=0.35, help="share of each batch from the sim views")
     parser.add_argument("--init", default=None, help="fine-tune from this saved model directory")
+    parser.add_argument("--eval-scenes", type=int, default=400, help="held-out renderer scenes per evaluation")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -125,7 +126,7 @@ def main(argv=None):
         sim_views = SimViews(args.sim_views, seed=args.seed + 1)
         sim_eval = SimViews(300, seed=args.seed + 20_000)
         print(f"rendered {args.sim_views} + 300 sim views in {time.time() - started:.0f}s", flush=True)
-    heldout = heldout_scenes(args.seed + 10_000, 400)
+    heldout = heldout_scenes(args.seed + 10_000, args.eval_scenes)
 
     def report_accuracy(step):
         model.eval()
