@@ -1,10 +1,9 @@
 """Your own policy behind the guard (``policy: python:package.module:factory``): base and arm policies of
 the tests' own (test/user_policies), with continuous commands, robot state and attacks."""
-import numpy as np
 import pytest
 import torch
 
-from rs_vla_guard import actions, params
+from rs_vla_guard import actions
 from rs_vla_guard.attacks import Attacker
 from rs_vla_guard.guard import Guard
 from rs_vla_guard.policies.base import PolicyError
