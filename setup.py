@@ -48,6 +48,10 @@ setup(
         "bench": ["matplotlib"],
         # Closed-loop simulation (rs_vla_guard.sim); headless rendering needs MUJOCO_GL=egl.
         "sim": ["mujoco"],
+        # Offline replay of rosbag2 recordings (pure Python, no ROS install needed).
+        "replay": ["rosbags==0.11.9", "matplotlib"],
+        # Fleet-scale replay on a Ray cluster.
+        "fleet": ["rosbags==0.11.9", "matplotlib", "ray==2.60.0"],
     },
     zip_safe=True,
     maintainer="rs_vla_guard developers",

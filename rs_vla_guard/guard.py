@@ -8,6 +8,7 @@ when ``fallback_sets`` are configured, the label of a set containing the candida
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -25,6 +26,42 @@ from .sampling import NoisySampler, auto_batch_size, frame_to_input, make_genera
 from .text import printable
 
 ATTACK_NOISE_DRAWS = 8  # fixed draws of a continuous policy's own noise that attack scores average over
+
+# The values of every certificate (the node's DiagnosticStatus, a replay's record), in order.
+# ``linear_x``/``angular_z`` repeat the twist published with it; ``held`` is true when the command repeats
+# the latest decision (no new decision was ready within the control period, and its frame was still fresh).
+CERTIFICATE_KEYS = ("candidate", "certified", "radius", "p_lower", "n_samples", "counts", "reason", "sigma", "alpha",
+                    "radius_threshold", "latency_ms", "image_age_ms", "model_id", "config_hash", "detail",
+                    "linear_x", "angular_z", "held", "radius_covers")
+RADIUS_CAP = 1e9  # an infinite radius (all samples agree at p_lower = 1) is written as this
+
+
+def certificate_values(decision: Dict[str, Any], *, image_age_s: Optional[float] = None,
+                       held: bool = False) -> Dict[str, str]:
+    """The certificate of one published command as text key/values (:data:`CERTIFICATE_KEYS`), from
+    ``Decision.to_dict()``: what the node publishes and what a replay writes."""
+    return {
+        "candidate": decision["candidate"] or "",
+        "certified": str(bool(decision["certified"])).lower(),
+        "radius": f"{min(decision['radius'], RADIUS_CAP):.6f}",
+        "p_lower": f"{decision['p_lower']:.6f}",
+        "n_samples": str(decision["n_samples"]),
+        "counts": json.dumps(decision["counts"]),
+        "reason": decision["reason"],
+        "sigma": str(decision["sigma"]),
+        "alpha": str(decision["alpha"]),
+        "radius_threshold": str(decision["radius_threshold"]),
+        "latency_ms": f"{decision['latency_ms']:.1f}",
+        "image_age_ms": f"{image_age_s * 1e3:.1f}" if image_age_s is not None else "",
+        "model_id": decision["model_id"],
+        "config_hash": decision["config_hash"],
+        "detail": printable(decision["error"]),
+        "linear_x": f"{decision['twist'][0]:.6g}",
+        "angular_z": f"{decision['twist'][1]:.6g}",
+        "held": str(held).lower(),
+        # the noise, and so the radius, is over the image; a policy's robot state is taken as given
+        "radius_covers": "image; state taken as given" if decision.get("state_dim") else "image",
+    }
 
 
 class BlindPolicyError(PolicyError):

@@ -2,7 +2,7 @@
 
 Layers, foundation first; a module may import the package only from a lower layer or from its own unit
 (its subpackage, or itself): text; certification and frames; actions; params, oracles, tasks; fleet and
-sampling; policies; guard; attacks; sim; ros; tools. Only ros/ imports ROS, only sim/ imports MuJoCo,
+sampling; policies; guard; attacks and replay; sim; ros; tools. Only ros/ imports ROS, only sim/ imports MuJoCo,
 certification/ imports no torch and nothing else of the package, and the guard imports neither the task
 renderer nor a concrete policy adapter.
 """
@@ -16,7 +16,7 @@ from paths import ROOT
 
 PACKAGE = os.path.join(ROOT, "rs_vla_guard")
 LAYERS = [("text",), ("certification", "frames"), ("actions",), ("params", "oracles", "tasks"), ("fleet", "sampling"),
-          ("policies",), ("guard",), ("attacks",), ("sim",), ("ros",), ("tools",)]
+          ("policies",), ("guard",), ("attacks", "replay"), ("sim",), ("ros",), ("tools",)]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 # Old import paths kept working as thin re-exports: they sit on top of everything.
 SHIMS = {"certify", "config", "node", "cli", "__main__", "policies.train_builtin", "__init__"}

@@ -5,7 +5,6 @@ sim and attack nodes, the demo and the tests all decode and build frames, twists
 """
 from __future__ import annotations
 
-import json
 import math
 from typing import Any, Dict, Optional, Tuple
 
@@ -16,19 +15,12 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Float32MultiArray, MultiArrayDimension
 
 from ..frames import InvalidImage, frame_from_image_msg, image_fields, stamp_seconds
-from ..text import printable
+from ..guard import CERTIFICATE_KEYS, certificate_values
 
 __all__ = ["CERTIFICATE_KEYS", "InvalidImage", "certificate_status", "frame_from_image_msg", "image_msg",
            "stamp_from_seconds", "stamp_seconds", "status", "status_values", "twist_msg", "twist_of_msg",
            "vector_msg"]
 
-# The values of every certificate (DiagnosticStatus), in order. ``linear_x``/``angular_z`` repeat the twist
-# published with it; ``held`` is true when the command repeats the latest decision (no new decision was
-# ready within the control period, and its frame was still fresh).
-CERTIFICATE_KEYS = ("candidate", "certified", "radius", "p_lower", "n_samples", "counts", "reason", "sigma", "alpha",
-                    "radius_threshold", "latency_ms", "image_age_ms", "model_id", "config_hash", "detail",
-                    "linear_x", "angular_z", "held", "radius_covers")
-RADIUS_CAP = 1e9  # an infinite radius (all samples agree at p_lower = 1) is written as this
 
 
 # ---------------------------------------------------------------- stamps
@@ -106,27 +98,6 @@ def certificate_status(decision: Dict[str, Any], *, name: str, image_age_s: Opti
                        held: bool = False) -> DiagnosticStatus:
     """The certificate of one published command, from ``Decision.to_dict()``: level OK when certified, WARN
     when stopped; message = the published action; values = :data:`CERTIFICATE_KEYS`."""
-    values = {
-        "candidate": decision["candidate"] or "",
-        "certified": str(bool(decision["certified"])).lower(),
-        "radius": f"{min(decision['radius'], RADIUS_CAP):.6f}",
-        "p_lower": f"{decision['p_lower']:.6f}",
-        "n_samples": str(decision["n_samples"]),
-        "counts": json.dumps(decision["counts"]),
-        "reason": decision["reason"],
-        "sigma": str(decision["sigma"]),
-        "alpha": str(decision["alpha"]),
-        "radius_threshold": str(decision["radius_threshold"]),
-        "latency_ms": f"{decision['latency_ms']:.1f}",
-        "image_age_ms": f"{image_age_s * 1e3:.1f}" if image_age_s is not None else "",
-        "model_id": decision["model_id"],
-        "config_hash": decision["config_hash"],
-        "detail": printable(decision["error"]),
-        "linear_x": f"{decision['twist'][0]:.6g}",
-        "angular_z": f"{decision['twist'][1]:.6g}",
-        "held": str(held).lower(),
-        # the noise, and so the radius, is over the image; a policy's robot state is taken as given
-        "radius_covers": "image; state taken as given" if decision.get("state_dim") else "image",
-    }
+    values = certificate_values(decision, image_age_s=image_age_s, held=held)
     level = DiagnosticStatus.OK if decision["certified"] else DiagnosticStatus.WARN
     return status(name, level, decision["action"], values, hardware_id=decision["model_id"])

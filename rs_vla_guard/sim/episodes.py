@@ -29,6 +29,7 @@ condition; ``recovery_after_s=0`` turns them off.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
@@ -39,6 +40,9 @@ from .. import actions as A
 from ..attacks import ATTACKS, Attacker
 from ..sampling import frame_to_input
 from ..tasks import blocks
+from ..guard import certificate_values
+from ..replay.bags import BagWriter
+from ..replay.timeline import NS, frame_seed
 from .recording import StripRecorder
 from .world import World, random_episode
 
@@ -74,6 +78,12 @@ class EpisodeResult:
 def reached(world: World, block) -> bool:
     return world.distance_to(block) < REACH_DISTANCE_M and abs(world.bearing_to(block)) < REACH_BEARING_RAD
 
+
+# What ``sim --record`` writes per episode (sim time from BAG_START_NS): the camera frame the robot saw
+# (attacked, if attacked), the instruction, the executed command, odometry, and, guarded, the certificate.
+RECORDED_TOPICS = {"image": "/camera/image", "instruction": "/instruction", "cmd_vel": "/cmd_vel",
+                   "odom": "/odom", "certificate": "/guard/certificate"}
+BAG_START_NS = 1_700_000_000 * NS  # a fixed wall-clock-like origin, so recordings of a seed are identical
 
 CLEAN_DRAWS = 32  # draws of a stochastic policy's own noise for its most likely action on a clean frame
 
@@ -111,9 +121,15 @@ def _unguarded(guard, pixels: torch.Tensor, instruction: str):
 def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = "none", eps: float = 0.0,
                 control_rate_hz: float = 5.0, max_time_s: float = 40.0, pgd_steps: int = 10, pgd_aim: str = "any",
                 recovery_after_s: float = 2.0,
-                on_step: Optional[Callable[[World, np.ndarray, str], None]] = None) -> EpisodeResult:
+                on_step: Optional[Callable[[World, np.ndarray, str], None]] = None,
+                bag: Optional[BagWriter] = None, bag_name: str = "") -> EpisodeResult:
     """One seeded episode; ``on_step(world, frame the robot saw, executed action)`` is called every
-    control period (before the world advances), e.g. to record a strip."""
+    control period (before the world advances), e.g. to record a strip.
+
+    With ``bag``, the episode is recorded as a rosbag2 (see :data:`RECORDED_TOPICS`), and every guarded
+    decision draws its noise from the replay's per-frame seed (:func:`~rs_vla_guard.replay.timeline.frame_seed`
+    of the guard's seed, ``bag_name``, the camera topic and the frame's index), so ``rs-vla-guard replay``
+    of the bag with the same parameters reproduces the recorded certificates."""
     if attack not in ATTACKS:
         raise ValueError(f"unknown attack {attack!r}; choose one of {', '.join(ATTACKS)}")
     placed, pose, target = random_episode(np.random.default_rng(seed))
@@ -129,8 +145,11 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
     result = EpisodeResult(seed, target, guarded, attack, eps)
     period = 1.0 / control_rate_hz
     target_block = next(b for b in placed if b.colour == target)
+    if bag is not None:
+        bag.string(RECORDED_TOPICS["instruction"], BAG_START_NS, instruction)
     while world.time < max_time_s:
         frame = world.frame()
+        stamp_ns = BAG_START_NS + int(round(world.time * NS)) + 1  # after the instruction
         seen, achieved, clean_action = frame, 0.0, None
         if attack != "none":  # clean_action, the base policy's on the clean frame, is what the attacker wants to change
             clean = torch.from_numpy(frame_to_input(frame, guard.policy.input_size))
@@ -140,8 +159,15 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
                                               clean_action=clean_action)
         result.attack_l2_max = max(result.attack_l2_max, achieved)
         if guarded:
+            if bag is not None:
+                guard.generator.manual_seed(frame_seed(params["seed"], bag_name, RECORDED_TOPICS["image"],
+                                                       result.steps))
             decision = guard.decide(seen, instruction)
             action, twist = decision.action, decision.twist
+            if bag is not None:
+                bag.certificate(RECORDED_TOPICS["certificate"], stamp_ns, "guard: certificate", decision.action,
+                                decision.certified, certificate_values(decision.to_dict(), image_age_s=0.0),
+                                decision.model_id)
         else:
             noise_state = guard.generator.get_state()
             action, twist = _unguarded(guard, torch.from_numpy(frame_to_input(seen, guard.policy.input_size)),
@@ -152,6 +178,10 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
                 own_clean = _unguarded(guard, clean, instruction)[0]
                 guard.generator.set_state(after)
                 clean_action = own_clean
+        if bag is not None:
+            bag.image(RECORDED_TOPICS["image"], stamp_ns, np.asarray(seen, np.uint8))
+            bag.twist_stamped(RECORDED_TOPICS["cmd_vel"], stamp_ns, *twist)
+            bag.odometry(RECORDED_TOPICS["odom"], stamp_ns, *world.pose(), *twist)
         result.steps += 1
         result.actions[action] = result.actions.get(action, 0) + 1
         result.stopped_steps += action == safe
@@ -197,9 +227,10 @@ def summarise(results: List[EpisodeResult]) -> Dict[str, object]:
 
 def run(guard, *, episodes: int, seed: int, attack: str, eps: float,
         progress: Callable[[str], None] = lambda line: None, strip_path: Optional[str] = None,
-        **episode_options) -> Dict[str, object]:
+        record_dir: Optional[str] = None, **episode_options) -> Dict[str, object]:
     """Guarded and unguarded runs of the same seeded episodes; returns the settings, both summaries and
-    the episodes. With ``strip_path``, the first guarded episode is also written as a GIF/PNG strip."""
+    the episodes. With ``strip_path``, the first guarded episode is also written as a GIF/PNG strip; with
+    ``record_dir``, every episode as a rosbag2 (MCAP) ``<guarded|unguarded>_seed<seed>`` in it."""
     world = World()
     out: Dict[str, object] = {"settings": {"episodes": episodes, "seed": seed, "attack": attack, "eps": eps,
                                            "radius_threshold": guard.params["radius_threshold"],
@@ -210,8 +241,14 @@ def run(guard, *, episodes: int, seed: int, attack: str, eps: float,
             results = []
             for episode in range(episodes):
                 recorder = StripRecorder() if strip_path and guarded and episode == 0 else None
-                result = run_episode(guard, world, seed + episode, guarded=guarded, attack=attack, eps=eps,
-                                     on_step=recorder, **episode_options)
+                name = f"{label}_seed{seed + episode:04d}"
+                bag = BagWriter(os.path.join(record_dir, name)) if record_dir else None
+                try:
+                    result = run_episode(guard, world, seed + episode, guarded=guarded, attack=attack, eps=eps,
+                                         on_step=recorder, bag=bag, bag_name=name, **episode_options)
+                finally:
+                    if bag is not None:
+                        bag.close()
                 if recorder is not None:
                     recorder.write(strip_path)
                     progress(f"wrote {strip_path} ({len(recorder.frames)} steps)")

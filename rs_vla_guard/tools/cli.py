@@ -214,13 +214,17 @@ def cmd_sim(args) -> int:
         folder = os.path.dirname(os.path.abspath(args.strip))
         if not args.strip.lower().endswith((".gif", ".png")) or not os.path.isdir(folder):
             raise UsageError(f"--strip {args.strip}: must be a .gif or .png file in an existing directory")
+    if args.record:
+        if os.path.exists(args.record) and os.listdir(args.record):
+            raise UsageError(f"--record {args.record}: not an empty directory")
+        os.makedirs(args.record, exist_ok=True)
     overrides = guard_overrides(args)
     P.effective(overrides)
     guard = Guard.from_config(overrides)
     first_seed = args.seed if args.seed is not None else 0  # --seed (a guard option) seeds the episodes too
     report = simulate.run(guard, episodes=args.episodes, seed=first_seed, attack=args.attack, eps=args.eps,
                           max_time_s=args.max_time, pgd_steps=args.pgd_steps, strip_path=args.strip,
-                          recovery_after_s=args.recovery_after, pgd_aim=args.pgd_aim,
+                          recovery_after_s=args.recovery_after, pgd_aim=args.pgd_aim, record_dir=args.record,
                           progress=lambda line: print(line, file=sys.stderr, flush=True))
     if args.json:
         print(json.dumps(report))
@@ -259,6 +263,140 @@ def cmd_fleet(args) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+# ---------------------------------------------------------------- replay
+
+def _params_file(path: str) -> Dict[str, object]:
+    try:
+        with open(path) as handle:
+            return P.from_ros_yaml(handle.read())
+    except OSError as error:
+        raise UsageError(f"cannot read parameter file {path}: {error.strerror}") from error
+
+
+def _fleet_robot(path: str, robot: str) -> Dict[str, object]:
+    """One robot's parameters from a fleet file; FleetError when it breaks the fleet's limits."""
+    from .. import fleet
+    from ..fleet import FleetError
+
+    document = fleet.load(path)
+    params = fleet.robot_parameters(document, robot)
+    problems = fleet.check(document).get(robot) or []
+    if problems:
+        raise FleetError(f"robot {robot} in {path} violates the fleet configuration: {problems[0]}")
+    return params
+
+
+def _replay_options(args):
+    from ..replay.engine import ReplayOptions
+
+    if args.every is not None and args.rate is not None:
+        raise UsageError("give --every or --rate, not both")
+    return ReplayOptions(image_topic=args.image_topic, instruction=args.instruction,
+                         instruction_topic=args.instruction_topic, state_topic=args.state_topic,
+                         cmd_topic=args.cmd_topic, every=args.every or 1, rate_hz=args.rate)
+
+
+def _run_replay(bags, overrides, options, args, label: str = ""):
+    """Replay with a progress bar on stderr (frames, rate, ETA)."""
+    from tqdm import tqdm
+
+    from ..replay import engine
+    from ..replay.bags import BagError
+
+    for bag in bags:
+        if not os.path.exists(bag):
+            raise UsageError(f"bag not found: {bag}")
+    bar = tqdm(total=0, unit="decision", desc=label or "replay", file=sys.stderr, dynamic_ncols=True,
+               disable=bool(os.environ.get("RS_VLA_GUARD_NO_PROGRESS")))
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+    try:
+        return engine.replay(bags, overrides, options, workers=args.workers, ray_address=args.ray, progress=progress)
+    except BagError as error:
+        raise UsageError(str(error)) from error
+    finally:
+        bar.close()
+
+
+def cmd_replay(args) -> int:
+    from ..replay import report
+
+    if args.fleet and not args.robot:
+        raise UsageError("--fleet needs --robot NAME")
+    if args.params and args.fleet:
+        raise UsageError("give --params or --fleet, not both")
+    if args.out and len(args.bags) != 1:
+        raise UsageError("--out annotates one bag; give exactly one")
+    if args.out and os.path.exists(args.out):
+        raise UsageError(f"--out {args.out} exists")
+    overrides = _params_file(args.params) if args.params else _fleet_robot(args.fleet, args.robot) if args.fleet else {}
+    overrides.update(guard_overrides(args))
+    params = P.effective(overrides)
+    options = _replay_options(args)
+    result = _run_replay(args.bags, overrides, options, args)
+    summary = report.write_report(result, params, args.report) if args.report else report.summarise(result, params)
+    if args.out:
+        report.write_annotated(args.bags[0], result["decisions"], args.out)
+    if args.json:
+        print(json.dumps({"settings": result["settings"], "wall_s": result["wall_s"], "summary": summary}))
+        return 0
+    print(f"{summary['decisions']} decisions on {len(args.bags)} bag(s) in {result['wall_s']:.1f} s: "
+          f"certified {summary['certified_share']:.1%}, stop rate {summary['stop_rate']:.1%}")
+    for reason, count in summary["stops_by_reason"].items():
+        print(f"  stop {reason:24} {count}")
+    if "agreement" in summary:
+        print(f"  agreement with the recorded command when certified: {summary['agreement']['agreement_when_certified']}")
+    for written in filter(None, (args.report, args.out)):
+        print(f"wrote {written}")
+    return 0
+
+
+def cmd_fleet_replay(args) -> int:
+    from ..replay import report
+
+    base, other = _fleet_robot(args.file, args.robot), _fleet_robot(args.compare, args.robot)
+    for overrides in (base, other):
+        overrides.update(guard_overrides(args))
+    base_params, other_params = P.effective(base), P.effective(other)
+    options = _replay_options(args)
+    first = _run_replay(args.bags, base, options, args, label=os.path.basename(args.file))
+    second = _run_replay(args.bags, other, options, args, label=os.path.basename(args.compare))
+    comparison = report.compare(first, second, base_params, other_params)
+    if args.json:
+        print(json.dumps(comparison))
+        return 0
+    side = comparison["side_by_side"]
+    print(f"robot {args.robot}: {args.file} (base) against {args.compare} (other)")
+    print(f"{'':26} {'base':>12} {'other':>12}")
+    for key in ("decisions", "certified_share", "stop_rate", "agreement_when_certified"):
+        if key in side:
+            print(f"{key:26} {str(side[key]['base']):>12} {str(side[key]['other']):>12}")
+    for reason in sorted(set(side["stops_by_reason"]["base"]) | set(side["stops_by_reason"]["other"])):
+        print(f"  stop {reason:21} {side['stops_by_reason']['base'].get(reason, 0):>12} "
+              f"{side['stops_by_reason']['other'].get(reason, 0):>12}")
+    for change, count in comparison["changed"].items():
+        print(f"  changed {change}: {count}")
+    return 0
+
+
+def add_replay_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 directories or .mcap/.db3 files")
+    parser.add_argument("--image-topic", required=True, help="sensor_msgs/Image or CompressedImage topic")
+    instruction = parser.add_mutually_exclusive_group(required=True)
+    instruction.add_argument("--instruction", help="one instruction for every frame")
+    instruction.add_argument("--instruction-topic", help="std_msgs/String topic: the latest one at each decision")
+    parser.add_argument("--state-topic", help="sensor_msgs/JointState or std_msgs/Float32MultiArray (policies that take state)")
+    parser.add_argument("--cmd-topic", help="the recorded command (Twist or TwistStamped): agreement with the guard")
+    parser.add_argument("--every", type=_positive_int, default=None, help="decide on every N-th frame (default 1)")
+    parser.add_argument("--rate", type=_positive_float, default=None, help="decide at HZ on the latest frame instead")
+    parser.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
+    parser.add_argument("--ray", default=None, metavar="ADDRESS", help="'local' or a Ray cluster address")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    add_guard_options(parser)
 
 
 # ---------------------------------------------------------------- entry point
@@ -327,6 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--recovery-after", dest="recovery_after", type=_non_negative_float, default=2.0,
                      help="sim seconds of consecutive stops before the robot's spin recovery (0 = never)")
     sim.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    sim.add_argument("--record", default=None, metavar="DIR",
+                     help="write every episode as a rosbag2 (MCAP) in DIR: camera, instruction, command, odometry")
     sim.add_argument("--strip", default=None, metavar="FILE",
                      help="write the first guarded episode as FILE (.gif animated, .png a strip of 6 steps)")
     add_guard_options(sim)
@@ -340,7 +480,23 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_render.add_argument("file")
     fleet_render.add_argument("--robot", required=True)
     fleet_render.add_argument("-o", "--output", help="output file (default: standard output)")
+    fleet_replay = fleet_sub.add_parser("replay", help="the same recorded frames under two fleet configurations")
+    fleet_replay.add_argument("file")
+    fleet_replay.add_argument("--robot", required=True)
+    fleet_replay.add_argument("--compare", required=True, metavar="OTHER_FLEET",
+                              help="the other fleet file (the configuration being considered)")
+    add_replay_options(fleet_replay)
+    fleet_replay.set_defaults(func=cmd_fleet_replay)
     fleet.set_defaults(func=cmd_fleet)
+
+    replay = sub.add_parser("replay", help="what the guard would have done on recorded rosbag2 frames")
+    add_replay_options(replay)
+    replay.add_argument("--params", help="ROS parameter file of the guard (e.g. config/guard.yaml)")
+    replay.add_argument("--fleet", help="fleet file; with --robot, that robot's parameters")
+    replay.add_argument("--robot", help="the robot of --fleet")
+    replay.add_argument("--report", metavar="DIR", help="write report.json and plots here")
+    replay.add_argument("--out", metavar="ANNOTATED.mcap", help="the bag plus /guard/* topics, as MCAP")
+    replay.set_defaults(func=cmd_replay)
     return parser
 
 

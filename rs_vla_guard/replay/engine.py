@@ -1,0 +1,305 @@
+"""The guard over recorded bags: serially, in local worker processes, or on Ray, with identical results.
+
+A bag is read twice: a scan of its times and small topics (instructions, states, commands), then its
+frames, decoding only those a decision needs. Decisions follow :mod:`.timeline`; inputs are paired with
+each decision as the node pairs them (the latest instruction, state and command at that moment, the
+same timeouts and stop reasons). Deadlines are not applied: a replay decides every frame in full, so its
+result does not depend on the machine that runs it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .. import actions as A
+from .. import params as P
+from ..frames import InvalidImage
+from ..guard import Guard, certificate_values, instruction_problem, stop_decision
+from ..oracles import BinningOracle
+from . import bags as B
+from .timeline import NS, Tick, frame_seed, latest_at, plan_ticks
+
+
+@dataclass
+class ReplayOptions:
+    """What to read from each bag, and when to decide (see :mod:`.timeline`)."""
+    image_topic: str
+    instruction: Optional[str] = None  # one instruction for the whole bag, or
+    instruction_topic: Optional[str] = None  # std_msgs/String, the latest one at each decision
+    state_topic: Optional[str] = None  # sensor_msgs/JointState or std_msgs/Float32MultiArray
+    cmd_topic: Optional[str] = None  # the recorded command (Twist or TwistStamped), for agreement
+    every: int = 1
+    rate_hz: Optional[float] = None
+
+    def check(self) -> None:
+        if (self.instruction is None) == (self.instruction_topic is None):
+            raise ValueError("give exactly one of an instruction and an instruction topic")
+
+
+@dataclass
+class Scan:
+    """A bag's times and small topics: everything but the frames."""
+    name: str
+    image_type: str
+    frame_times: List[int]
+    instructions: List[Tuple[int, str]] = field(default_factory=list)
+    states: List[Tuple[int, Optional[List[float]], str]] = field(default_factory=list)
+    commands: List[Tuple[int, Tuple[float, float]]] = field(default_factory=list)
+
+
+def scan(path: str, options: ReplayOptions, params: Dict[str, Any]) -> Scan:
+    """The times of the frames and the instructions, states and commands of one bag (BagError if it lacks
+    a topic asked for)."""
+    joints = [name.strip() for name in params["state_joints"].split(",") if name.strip()]
+    with B.BagReader(path) as bag:
+        image_type = bag.require(options.image_topic, (B.IMAGE, B.COMPRESSED_IMAGE), "image")
+        topics = {B.topic_name(options.image_topic): "image"}
+        if options.instruction_topic:
+            bag.require(options.instruction_topic, (B.STRING,), "instruction")
+            topics[B.topic_name(options.instruction_topic)] = "instruction"
+        if options.state_topic:
+            bag.require(options.state_topic, (B.JOINT_STATE, B.FLOAT_ARRAY), "state")
+            topics[B.topic_name(options.state_topic)] = "state"
+        if options.cmd_topic:
+            bag.require(options.cmd_topic, (B.TWIST, B.TWIST_STAMPED), "command")
+            topics[B.topic_name(options.cmd_topic)] = "command"
+        result = Scan(bag.name, image_type, [])
+        for connection, time_ns, data in bag.raw(list(topics)):
+            role = topics[connection.topic]
+            if role == "image":
+                result.frame_times.append(time_ns)
+                continue
+            msg = bag.deserialize(data, connection.msgtype)
+            if role == "instruction":
+                result.instructions.append((time_ns, msg.data))
+            elif role == "state":
+                result.states.append((time_ns, *B.state_values(msg, connection.msgtype, joints)))
+            else:
+                result.commands.append((time_ns, B.twist_values(msg, connection.msgtype)))
+    if not result.frame_times:
+        raise B.BagError(f"image topic {B.topic_name(options.image_topic)} has no messages in bag {path}")
+    return result
+
+
+def ticks_of(found: Scan, options: ReplayOptions, params: Dict[str, Any]) -> List[Tick]:
+    return plan_ticks(found.frame_times, image_timeout_s=params["image_timeout_s"],
+                      control_rate_hz=params["control_rate_hz"], every=options.every, rate_hz=options.rate_hz)
+
+
+class BagReplay:
+    """The decisions of one guard on one bag's ticks (a range of them, for shards)."""
+
+    def __init__(self, guard: Guard, path: str, options: ReplayOptions, found: Optional[Scan] = None):
+        self.guard, self.path, self.options = guard, path, options
+        self.params = guard.params
+        self.scan = found or scan(path, options, self.params)
+        self.ticks = ticks_of(self.scan, options, self.params)
+        actions = self.params["actions"]
+        self.command_oracle = BinningOracle(actions) if A.STOP in actions else None  # binned as gate mode bins
+
+    def run(self, start: int = 0, stop: Optional[int] = None, progress: Callable[[int], None] = lambda n: None
+            ) -> List[Dict[str, Any]]:
+        ticks = self.ticks[start:stop]
+        by_frame: Dict[int, List[Tick]] = {}
+        records = []
+        for tick in ticks:
+            if tick.stale:
+                records.append(self._record(tick, None))
+                progress(1)
+            else:
+                by_frame.setdefault(tick.frame, []).append(tick)
+        if by_frame:
+            topic = B.topic_name(self.options.image_topic)
+            last = max(by_frame)
+            with B.BagReader(self.path) as bag:
+                for index, (connection, _, data) in enumerate(bag.raw([topic])):
+                    if index in by_frame:
+                        try:
+                            frame = B.decode_frame(bag.deserialize(data, connection.msgtype), connection.msgtype)
+                        except InvalidImage as error:
+                            frame = error
+                        except Exception as error:  # a message that does not even deserialise
+                            frame = InvalidImage(f"undecodable message: {error}")
+                        for tick in by_frame[index]:
+                            records.append(self._record(tick, frame))
+                            progress(1)
+                    if index >= last:
+                        break
+        return sorted(records, key=lambda r: (r["time_ns"], r["frame"]))
+
+    def _latest(self, entries, time_ns):
+        index = latest_at([entry[0] for entry in entries], time_ns)
+        return entries[index] if index >= 0 else None
+
+    def _decide(self, tick: Tick, frame):
+        params, guard = self.params, self.guard
+        stop = lambda reason, detail: stop_decision(params, reason, detail, model_id=guard.policy.model_id,  # noqa: E731
+                                                    mode=guard.mode)
+        age = (tick.time_ns - self.scan.frame_times[tick.frame]) / NS
+        if tick.stale:
+            return stop(A.STALE_IMAGE, f"frame is {age:.3f} s old")
+        instruction = self.options.instruction
+        if instruction is None:
+            latest = self._latest(self.scan.instructions, tick.time_ns)
+            instruction = latest[1] if latest else None
+            timeout = params["instruction_timeout_s"]
+            if latest and timeout > 0 and (tick.time_ns - latest[0]) / NS > timeout:
+                return stop(A.NO_INSTRUCTION, "instruction is stale")
+        problem = instruction_problem(instruction, params)
+        if problem is not None:
+            return stop(*problem)
+        state = None
+        if guard.state_dim:
+            latest = self._latest(self.scan.states, tick.time_ns)
+            if latest is None or latest[1] is None:
+                return stop(A.NO_STATE, (latest[2] if latest else "") or "no robot state received yet")
+            if (tick.time_ns - latest[0]) / NS > params["state_timeout_s"]:
+                return stop(A.STALE_STATE, f"robot state is {(tick.time_ns - latest[0]) / NS:.3f} s old")
+            state = latest[1]
+        if isinstance(frame, Exception):
+            return stop(A.INVALID_IMAGE, str(frame))
+        guard.generator.manual_seed(frame_seed(params["seed"], self.scan.name, B.topic_name(self.options.image_topic),
+                                               tick.frame))
+        return guard.decide(frame, instruction, state=state)
+
+    def _record(self, tick: Tick, frame) -> Dict[str, Any]:
+        decision = self._decide(tick, frame)
+        age = (tick.time_ns - self.scan.frame_times[tick.frame]) / NS
+        record = {"bag": self.scan.name, "time_ns": tick.time_ns, "frame": tick.frame, "action": decision.action,
+                  "certified": bool(decision.certified), "reason": decision.reason,
+                  "radius": float(min(decision.radius, 1e9)), "candidate": decision.candidate,
+                  "n_samples": int(decision.n_samples), "latency_ms": round(float(decision.latency_ms), 3),
+                  "linear_x": float(decision.twist[0]), "angular_z": float(decision.twist[1]),
+                  "certificate": certificate_values(decision.to_dict(), image_age_s=age)}
+        recorded = None
+        if self.command_oracle is not None:
+            period_ns = int(NS / self.params["control_rate_hz"])
+            latest = self._latest(self.scan.commands, tick.time_ns + period_ns - 1)  # the command this frame led to
+            if latest is not None:
+                recorded = {"label": self.command_oracle.label_of(*latest[1]), "linear_x": latest[1][0],
+                            "angular_z": latest[1][1]}
+        record["recorded"] = recorded
+        return record
+
+
+# ---------------------------------------------------------------- running many bags
+
+@dataclass
+class Job:
+    """A shard: ticks [start, stop) of one bag."""
+    path: str
+    start: int
+    stop: int
+
+
+_WORKER: Dict[str, Any] = {}
+
+
+def _worker_init(overrides: Dict[str, Any], options: Dict[str, Any], threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER["guard"] = Guard.from_config(overrides)
+    _WORKER["options"] = ReplayOptions(**options)
+
+
+def _worker_run(job: Job) -> List[Dict[str, Any]]:
+    return BagReplay(_WORKER["guard"], job.path, _WORKER["options"]).run(job.start, job.stop)
+
+
+def plan_jobs(paths: Sequence[str], options: ReplayOptions, params: Dict[str, Any], shards: int) -> Tuple[List[Job], int]:
+    """Shards of about equal tick counts over every bag (a bag split into frame ranges when there are fewer
+    bags than shards), and the total tick count."""
+    counts = [(path, len(ticks_of(scan(path, options, params), options, params))) for path in paths]
+    total = sum(count for _, count in counts)
+    size = max(1, -(-total // max(1, shards)))
+    jobs = [Job(path, start, min(start + size, count)) for path, count in counts for start in range(0, count, size)]
+    return jobs, total
+
+
+def replay(paths: Sequence[str], overrides: Dict[str, Any], options: ReplayOptions, *, workers: int = 1,
+           ray_address: Optional[str] = None, progress: Callable[[int, int], None] = lambda done, total: None
+           ) -> Dict[str, Any]:
+    """Every decision of the guard configured by ``overrides`` on the bags ``paths``, in bag then time order,
+    with the settings and the wall time. ``workers`` > 1: local processes, each loading the guard once;
+    ``ray_address`` ('local' or a cluster address): Ray tasks on actors that load it once each."""
+    options.check()
+    started = time.perf_counter()
+    guard = None
+    if workers <= 1 and not ray_address:
+        guard = Guard.from_config(overrides)
+        params = guard.params
+    else:
+        params = P.effective(overrides)
+    if workers > 1 or ray_address:
+        jobs, total = plan_jobs(paths, options, params, shards=max(workers, 1) * 2)
+    else:
+        jobs, total = [], sum(len(ticks_of(scan(p, options, params), options, params)) for p in paths)
+    done = [0]
+
+    def advance(n: int) -> None:
+        done[0] += n
+        progress(done[0], total)
+
+    records: List[Dict[str, Any]] = []
+    if guard is not None:
+        for path in paths:
+            records += BagReplay(guard, path, options).run(progress=advance)
+        model_id = guard.policy.model_id
+    elif ray_address:
+        records, model_id = _ray_replay(jobs, overrides, options, ray_address, workers, advance)
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, initializer=_worker_init,
+                                 initargs=(overrides, asdict(options), threads)) as pool:
+            for job, part in zip(jobs, pool.map(_worker_run, jobs)):
+                records += part
+                advance(len(part))
+        model_id = records[0]["certificate"]["model_id"] if records else ""
+    order = {B.bag_name(p): i for i, p in enumerate(paths)}
+    records.sort(key=lambda r: (order[r["bag"]], r["time_ns"], r["frame"]))
+    return {"settings": {"bags": [os.path.abspath(p) for p in paths], **asdict(options), "seed": params["seed"],
+                         "model_id": model_id, "workers": workers, "ray": ray_address,
+                         "radius_threshold": params["radius_threshold"], "sigma": params["sigma"],
+                         "alpha": params["alpha"]},
+            "wall_s": round(time.perf_counter() - started, 3), "decisions": records}
+
+
+def _ray_replay(jobs: List[Job], overrides, options: ReplayOptions, address: str, workers: int, advance):
+    import ray
+
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    try:
+        import torch
+
+        gpus = 1 if torch.cuda.is_available() else 0
+
+        @ray.remote(num_gpus=gpus)
+        class ReplayActor:  # loads the guard once, then takes shards
+            def __init__(self, overrides, options, threads):
+                _worker_init(overrides, options, threads)
+
+            def run(self, job):
+                return _worker_run(job)
+
+        cpus = int(ray.available_resources().get("CPU", 1))
+        count = max(1, min(workers if workers > 1 else cpus, len(jobs)))
+        threads = max(1, cpus // count)
+        actors = [ReplayActor.remote(overrides, asdict(options), threads) for _ in range(count)]
+        pending = [actors[i % count].run.remote(job) for i, job in enumerate(jobs)]
+        records = []
+        for part in ray.get(pending):
+            records += part
+            advance(len(part))
+        model_id = records[0]["certificate"]["model_id"] if records else ""
+        return records, model_id
+    finally:
+        if address == "local":
+            ray.shutdown()
