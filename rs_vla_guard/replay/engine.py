@@ -176,8 +176,10 @@ class BagReplay:
                   "certificate": certificate_values(decision.to_dict(), image_age_s=age)}
         recorded = None
         if self.command_oracle is not None:
-            period_ns = int(NS / self.params["control_rate_hz"])
-            latest = self._latest(self.scan.commands, tick.time_ns + period_ns - 1)  # the command this frame led to
+            # the command this frame led to: the latest before the next frame arrived (else the one in force)
+            times = self.scan.frame_times
+            until = times[tick.frame + 1] - 1 if tick.frame + 1 < len(times) else tick.time_ns + NS
+            latest = self._latest(self.scan.commands, max(until, tick.time_ns))
             if latest is not None:
                 recorded = {"label": self.command_oracle.label_of(*latest[1]), "linear_x": latest[1][0],
                             "angular_z": latest[1][1]}
@@ -228,16 +230,14 @@ def replay(paths: Sequence[str], overrides: Dict[str, Any], options: ReplayOptio
     ``ray_address`` ('local' or a cluster address): Ray tasks on actors that load it once each."""
     options.check()
     started = time.perf_counter()
-    guard = None
-    if workers <= 1 and not ray_address:
-        guard = Guard.from_config(overrides)
-        params = guard.params
-    else:
-        params = P.effective(overrides)
+    params = P.effective(overrides)
+    scans = {path: scan(path, options, params) for path in paths}  # a missing topic fails before the model loads
     if workers > 1 or ray_address:
         jobs, total = plan_jobs(paths, options, params, shards=max(workers, 1) * 2)
+        guard = None
     else:
-        jobs, total = [], sum(len(ticks_of(scan(p, options, params), options, params)) for p in paths)
+        jobs, total = [], sum(len(ticks_of(found, options, params)) for found in scans.values())
+        guard = Guard.from_config(overrides)
     done = [0]
 
     def advance(n: int) -> None:
@@ -247,7 +247,7 @@ def replay(paths: Sequence[str], overrides: Dict[str, Any], options: ReplayOptio
     records: List[Dict[str, Any]] = []
     if guard is not None:
         for path in paths:
-            records += BagReplay(guard, path, options).run(progress=advance)
+            records += BagReplay(guard, path, options, scans[path]).run(progress=advance)
         model_id = guard.policy.model_id
     elif ray_address:
         records, model_id = _ray_replay(jobs, overrides, options, ray_address, workers, advance)
