@@ -168,3 +168,24 @@ def test_fleet_replay_compares_two_thresholds(tmp_path):
     side = json.loads(done.stdout)["side_by_side"]
     assert side["stop_rate"]["other"] > side["stop_rate"]["base"], side
     assert json.loads(done.stdout)["changed"], side
+
+
+def test_robot_state_is_paired_as_the_node_pairs_it(tmp_path):
+    """A policy that takes the robot state: no_state before the first joint states, decisions while they
+    are fresh, stale_state once the latest is older than state_timeout_s (0.5 s)."""
+    path = tmp_path / "bag"
+    with BagWriter(str(path)) as bag:
+        for index in range(14):
+            now = START + index * PERIOD
+            bag.image("/camera/image", now, LEFT)
+            if 2 <= index <= 5:
+                bag.joint_state("/joint_states", now - 1, ["joint_c", "joint_b", "joint_a"], [9.0, 0.0, 0.25])
+    overrides = {"policy": "python:guard_test_policies:stateful_red_seeker", "state_joints": "joint_a, joint_b",
+                 "continuous_command": "clean"}
+    result = engine.replay([str(path)], overrides, engine.ReplayOptions(
+        image_topic="/camera/image", instruction="go to the red block", state_topic="/joint_states"))
+    reasons = [r["reason"] for r in result["decisions"]]
+    assert reasons[:2] == ["no_state", "no_state"]
+    # the last state is 1 ns before frame 5: at frame 10 it is just over 0.5 s old
+    assert set(reasons[2:10]) == {"certified"} and reasons[10:] == ["stale_state"] * 4, reasons
+    assert result["decisions"][2]["certificate"]["radius_covers"] == "image; state taken as given"
