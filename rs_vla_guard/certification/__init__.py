@@ -3,7 +3,8 @@
 - :mod:`.bounds`: Clopper-Pearson bounds, the radius sigma * Phi^-1(p_lower), the oracle-error correction;
 - :mod:`.gaussian`: the Gaussian-L2 certificate, Cohen's fixed two-stage test and the anytime-valid
   sequential threshold test, with fallback-set hypotheses;
-- :mod:`.planning`: expected radius against samples, and the samples a target radius needs.
+- :mod:`.planning`: expected radius against samples, and the samples a target radius needs;
+- :mod:`.envelopes`: certified envelopes of continuous outputs (percentile smoothing), and their planning.
 
 The theory, in this project's words, is in ``docs/theory.md``.
 """
@@ -11,10 +12,12 @@ from .bounds import (check_parameters, lower_confidence_bound, oracle_corrected,
                      radius_from_lower_bound, upper_confidence_bound)
 from .gaussian import (ABSTAIN, BELOW_THRESHOLD, CERTIFIED, OUT_OF_TIME, Certificate, Sampler, certify_fixed,
                        certify_sequential, checkpoint_alpha, sequential_schedule, smallest_certifying_n)
+from .envelopes import Envelope, certify_envelopes, samples_for_envelope
 from .planning import expected_radius, radius_ceiling, samples_needed
 
 __all__ = [
-    "ABSTAIN", "BELOW_THRESHOLD", "CERTIFIED", "OUT_OF_TIME", "Certificate", "Sampler", "certify_fixed",
+    "ABSTAIN", "BELOW_THRESHOLD", "CERTIFIED", "OUT_OF_TIME", "Certificate", "Envelope", "certify_envelopes",
+    "samples_for_envelope", "Sampler", "certify_fixed",
     "certify_sequential", "check_parameters", "checkpoint_alpha", "expected_radius", "lower_confidence_bound",
     "oracle_corrected", "probability_for_radius", "radius_ceiling", "radius_from_lower_bound", "samples_needed",
     "sequential_schedule", "smallest_certifying_n", "upper_confidence_bound",

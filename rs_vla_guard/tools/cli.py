@@ -131,9 +131,45 @@ def cmd_certify(args) -> int:
     return 0
 
 
+def _plan_envelope(args) -> int:
+    """Samples a target envelope width needs, for outputs of spread ``--output-std`` under the noise."""
+    from ..certification import envelopes
+
+    if args.output_std is None:
+        raise UsageError("--envelope-width needs --output-std (the output's standard deviation under the noise)")
+    common = dict(radius=args.radius, sigma=args.sigma, alpha=args.alpha, output_std=args.output_std,
+                  dimensions=args.dimensions)
+    needed = envelopes.samples_for_envelope(args.envelope_width, n_limit=args.n_limit, **common)
+    floor = envelopes.envelope_width_floor(radius=args.radius, sigma=args.sigma, output_std=args.output_std)
+    sizes = [n for n in (30, 100, 300, 1000, 3000, 10_000, 100_000) if n <= args.n_limit]
+    widths = {n: envelopes.expected_gaussian_width(n, **common) for n in sizes}
+    # null where n samples cannot bound both sides of the envelope
+    table = [{"n": n, "expected_width": round(w, 4) if w != float("inf") else None} for n, w in widths.items()]
+    if args.json:
+        print(json.dumps({"envelope_width": args.envelope_width, **common, "samples_needed": needed,
+                          "width_floor": floor, "table": table}))
+        return 0
+    print(f"radius={args.radius} sigma={args.sigma} alpha={args.alpha} output_std={args.output_std} "
+          f"dimensions={args.dimensions}")
+    if needed is None:
+        print(f"samples_needed: none - width {args.envelope_width} is out of reach (floor output_std*2R/sigma = "
+              f"{floor:.4f})")
+    else:
+        print(f"samples_needed for an expected envelope width <= {args.envelope_width}: {needed}")
+    print(f"{'n':>8}  expected_width")
+    for row in table:
+        width = row["expected_width"]
+        print(f"{row['n']:>8}  {width:.4f}" if width is not None else f"{row['n']:>8}  unbounded (too few samples)")
+    return 0
+
+
 def cmd_plan(args) -> int:
     from .. import certification as certify
 
+    if args.envelope_width is not None:
+        return _plan_envelope(args)
+    if args.p is None:
+        raise UsageError("--p (the assumed probability of the action) is required, unless --envelope-width")
     common = dict(sigma=args.sigma, alpha=args.alpha, p_true=args.p, oracle_error=args.oracle_error)
     needed = certify.samples_needed(args.radius, **common)
     sizes = [n for n in (10, 30, 100, 300, 1000, 3000, 10_000, 100_000) if n <= args.n_limit]
@@ -428,7 +464,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--radius", type=_positive_float, required=True)
     plan.add_argument("--sigma", type=_positive_float, default=0.25)
     plan.add_argument("--alpha", type=_probability, default=0.001)
-    plan.add_argument("--p", type=_probability, required=True, help="assumed true probability of the action")
+    plan.add_argument("--p", type=_probability, default=None, help="assumed true probability of the action")
+    plan.add_argument("--envelope-width", dest="envelope_width", type=_positive_float, default=None,
+                      help="plan the samples for a certified envelope this wide (continuous commands) instead")
+    plan.add_argument("--output-std", dest="output_std", type=_positive_float, default=None,
+                      help="the command's standard deviation under the noise (for --envelope-width)")
+    plan.add_argument("--dimensions", type=_positive_int, default=1, help="dimensions sharing alpha")
     plan.add_argument("--oracle-error", dest="oracle_error", type=_probability, default=0.0)
     plan.add_argument("--n-limit", dest="n_limit", type=int, default=10_000_000)
     plan.add_argument("--json", action="store_true")

@@ -67,6 +67,8 @@ def test_a_threshold_that_can_never_certify_is_refused_before_any_model_loads(le
     (["certify", "SCENE", "--instruction", "go", "--sigma", "-1"], "sigma"),
     (["plan", "--radius", "0.5", "--p", "1.5"], "must be in [0, 1]"),
     (["plan", "--radius", "-1", "--p", "0.9"], "must be > 0"),
+    (["plan", "--radius", "0.25"], "--p (the assumed probability of the action) is required"),
+    (["plan", "--radius", "0.25", "--envelope-width", "0.3"], "--envelope-width needs --output-std"),
     (["certify", "SCENE", "--instruction", "go", "--policy", "/no/model"], "not found"),
     (["certify", "SCENE", "--instruction", "go", "--fallback-sets", "move_forward+stop"],
      "fallback_sets: the safe action may not be a member"),
@@ -86,4 +88,15 @@ def test_plan_reports_samples_needed_and_a_table():
     radii = [row["expected_radius"] for row in plan["table"]]
     assert radii == sorted(radii)
     text = run("plan", "--radius", "0.9", "--p", "0.99")
+    assert text.returncode == 0 and "out of reach" in text.stdout
+
+
+def test_plan_envelope_width_reports_the_samples_a_command_bound_needs():
+    result = run("plan", "--radius", "0.25", "--envelope-width", "0.3", "--output-std", "0.1", "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert 100 < plan["samples_needed"] < 300 and plan["width_floor"] == pytest.approx(0.2)
+    widths = [row["expected_width"] for row in plan["table"] if row["expected_width"] is not None]
+    assert widths == sorted(widths, reverse=True) and plan["table"][0]["expected_width"] is None  # n = 30
+    text = run("plan", "--radius", "0.25", "--envelope-width", "0.15", "--output-std", "0.1")
     assert text.returncode == 0 and "out of reach" in text.stdout
