@@ -22,7 +22,8 @@ from . import params as P
 from .oracles import UNMAPPED, make_oracle
 from .policies.base import PolicyError, Probes, generic_probe_frames
 from .policies.factory import make_policy
-from .sampling import NoisySampler, auto_batch_size, frame_to_input, make_generator, predict_clean, resolve_device
+from .sampling import (NoisySampler, apply_torch_threads, auto_batch_size, frame_to_input, make_generator,
+                       predict_clean, resolve_device)
 from .text import printable
 
 ATTACK_NOISE_DRAWS = 8  # fixed draws of a continuous policy's own noise that attack scores average over
@@ -150,6 +151,7 @@ class Guard:
         self.state_dim = int(getattr(policy, "state_dim", 0) or 0)
         self.phrases = self.oracle.canonical_phrases() if self.mode != "action" else []
         self.generator = make_generator(policy.device, params["seed"])
+        self.torch_threads = apply_torch_threads(params["torch_threads"])
         self._settle(params)
         self.batch_size = params["batch_size"] or self._auto_batch_size()
 

@@ -53,6 +53,14 @@ def _row_major(pixels: np.ndarray) -> np.ndarray:
     return pixels if row_major else np.ascontiguousarray(pixels)
 
 
+def apply_torch_threads(threads: int) -> int:
+    """Set the process's CPU thread count for torch (0: leave torch's default); returns the count in use.
+    Process-wide: the guard is the process's one model user, as in the node."""
+    if threads > 0 and threads != torch.get_num_threads():
+        torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given (CUDA must exist)."""
     if device == "auto":

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rs_vla_guard.policies.transformers_vlm import TransformersVLM, _autocast_dtype, _resolve_dtype
-from rs_vla_guard.sampling import make_generator, resolve_device
+from rs_vla_guard.sampling import apply_torch_threads, make_generator, resolve_device
 
 
 def test_auto_device_is_cuda_only_when_present():
@@ -94,3 +94,12 @@ def test_batch_size_zero_means_automatic_and_is_fixed_once(tiny_llava_dir):
     assert small.batch_size == 24
     with pytest.raises(Exception, match="read-only"):
         guard.update(batch_size=32)
+
+
+def test_torch_threads_sets_the_process_thread_count_and_zero_leaves_it():
+    before = torch.get_num_threads()
+    try:
+        assert apply_torch_threads(1) == 1 == torch.get_num_threads()
+        assert apply_torch_threads(0) == 1  # 0: whatever the process has
+    finally:
+        torch.set_num_threads(before)
