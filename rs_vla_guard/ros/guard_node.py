@@ -35,6 +35,7 @@ How it is kept:
 """
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import threading
@@ -266,6 +267,11 @@ class GuardNode(LifecycleNode):
             else:
                 self._input_subscriptions.append(self.create_subscription(
                     Float32MultiArray, "state", self._on_state_array, qos.SENSOR_DATA))
+        # The model and its libraries are millions of long-lived objects: a full garbage collection over
+        # them stops every thread (the executor's keep-alive included) for a control period or more.
+        # Freezing them after the load leaves the collector only what decisions allocate.
+        gc.collect()
+        gc.freeze()
         self._state_label = "inactive"
         return TransitionCallbackReturn.SUCCESS
 
@@ -293,6 +299,7 @@ class GuardNode(LifecycleNode):
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Free the model (GPU memory included), publishers and subscriptions. SUCCESS -> unconfigured."""
         self._release()
+        gc.unfreeze()  # the released model's reference cycles become collectable again
         self._configured = None
         self._state_label = "unconfigured"
         return TransitionCallbackReturn.SUCCESS
