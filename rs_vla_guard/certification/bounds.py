@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Callable, Optional
 
 from scipy.stats import beta as _beta
 from scipy.stats import norm as _norm
@@ -82,3 +83,23 @@ def check_parameters(sigma: float, alpha: float, oracle_error: float) -> None:
         raise ValueError(f"alpha must be in (0, 0.5), got {alpha}")
     if not 0.0 <= oracle_error < 0.5:
         raise ValueError(f"oracle_error must be in [0, 0.5), got {oracle_error}")
+
+
+def smallest_n_where(holds: Callable[[int], bool], n_limit: int) -> Optional[int]:
+    """The smallest n in [1, n_limit] for which ``holds(n)``, a predicate that stays true once true, is
+    true (None when it is not even at ``n_limit``): doubling to bracket it, then bisection."""
+    low, high = 1, 1
+    while not holds(high):
+        low, high = high + 1, high * 2
+        if high > n_limit:
+            if low > n_limit or not holds(n_limit):
+                return None
+            high = n_limit
+            break
+    while low < high:
+        middle = (low + high) // 2
+        if holds(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high

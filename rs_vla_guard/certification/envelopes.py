@@ -27,6 +27,8 @@ import numpy as np
 from scipy.stats import binom as _binom
 from scipy.stats import norm as _norm
 
+from .bounds import smallest_n_where
+
 
 @dataclass(frozen=True)
 class Envelope:
@@ -137,16 +139,4 @@ def samples_for_envelope(width: float, *, radius: float, sigma: float, alpha: fl
         return expected_gaussian_width(n, radius=radius, sigma=sigma, alpha=alpha, output_std=output_std,
                                        dimensions=dimensions) <= width
 
-    low, high = 1, 1
-    while not narrow_enough(high):
-        low = high + 1
-        high *= 2
-        if high > n_limit:
-            return None
-    while low < high:
-        middle = (low + high) // 2
-        if narrow_enough(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return high
+    return smallest_n_where(narrow_enough, n_limit)

@@ -24,7 +24,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .bounds import (check_parameters, lower_confidence_bound, oracle_corrected, probability_for_radius,
-                     radius_from_lower_bound, upper_confidence_bound)
+                     radius_from_lower_bound, smallest_n_where, upper_confidence_bound)
 
 Sampler = Callable[[int], Sequence[int]]
 
@@ -181,19 +181,7 @@ def smallest_certifying_n(*, sigma: float, alpha: float, radius_threshold: float
     def certifies(n: int) -> bool:
         return _passes(oracle_corrected(level ** (1.0 / n), oracle_error, symmetric_oracle), p_star)
 
-    if not certifies(n_limit):
-        return None
-    low, high = 1, 1
-    while not certifies(high):
-        low, high = high + 1, high * 2
-    high = min(high, n_limit)
-    while low < high:
-        middle = (low + high) // 2
-        if certifies(middle):
-            high = middle
-        else:
-            low = middle + 1
-    return high
+    return smallest_n_where(certifies, n_limit)
 
 
 def _reachable(k: int, n: int, look: int, schedule: Sequence[int], share: float, p_star: float,

@@ -13,7 +13,7 @@ from scipy.stats import beta as _beta
 from scipy.stats import binom as _binom
 from scipy.stats import norm as _norm
 
-from .bounds import check_parameters, radius_from_lower_bound
+from .bounds import check_parameters, radius_from_lower_bound, smallest_n_where
 
 def expected_radius(n: int, *, sigma: float, alpha: float, p_true: float, oracle_error: float = 0.0) -> float:
     """Expected certified radius of a fixed-n certificate when the candidate's true probability is p_true.
@@ -55,20 +55,5 @@ def samples_needed(
     def reaches(n: int) -> bool:
         return expected_radius(n, sigma=sigma, alpha=alpha, p_true=p_true, oracle_error=oracle_error) >= radius
 
-    low, high = 1, 1
-    while not reaches(high):
-        low = high + 1
-        high *= 2
-        if high > n_limit:
-            if not reaches(n_limit):
-                return None
-            high = n_limit
-            break
     # Expected radius is close to monotone in n; bisection finds the first n that reaches.
-    while low < high:
-        mid = (low + high) // 2
-        if reaches(mid):
-            high = mid
-        else:
-            low = mid + 1
-    return high
+    return smallest_n_where(reaches, n_limit)
