@@ -3,6 +3,9 @@ MuJoCo camera views, with each sample's ground-truth action and continuous comma
 built-in VLM's and the built-in pi0's training scripts (offline tools: the guard never imports this)."""
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 import torch
 
@@ -90,3 +93,28 @@ def render_batch(rng: np.random.Generator, size: int, template: str, curriculum:
     return batch
 
 
+
+
+def optimiser_and_schedule(model, lr: float, steps: int):
+    """AdamW with a linear warm-up over the first 5% of ``steps``, then a cosine decay to zero."""
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warmup = max(1, steps // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+    return optimiser, schedule
+
+
+def curriculum_at(step: int, curriculum_steps: int) -> float:
+    """Share of binding scenes at ``step``: all of them at first, fading out linearly by 3x the curriculum."""
+    return min(1.0, max(0.0, 1.5 - 0.5 * step / max(curriculum_steps, 1)))
+
+
+def training_and_heldout_views(count: int, seed: int):
+    """(training views, 300 held-out views) of the MuJoCo arena, or (None, None) when ``count`` is 0."""
+    if not count:
+        return None, None
+    started = time.time()
+    views, heldout = SimViews(count, seed=seed + 1), SimViews(300, seed=seed + 20_000)
+    print(f"rendered {count} + 300 sim views in {time.time() - started:.0f}s; actions "
+          f"{dict(zip(*np.unique(views.actions, return_counts=True)))}", flush=True)
+    return views, heldout

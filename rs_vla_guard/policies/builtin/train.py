@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 
 import numpy as np
@@ -28,7 +27,8 @@ from ...tasks import blocks as scenes
 from ..transformers_vlm import PixelNormaliser
 from . import MODEL_DIR
 from . import architecture as builtin
-from .data import NOISE_LEVELS, TEMPLATES, SimViews, render_batch
+from .data import (NOISE_LEVELS, TEMPLATES, SimViews, curriculum_at, optimiser_and_schedule, render_batch,
+                   training_and_heldout_views)
 
 # The answer the policy learns for each action: the phrase score mode scores for it.
 ANSWERS = {action: canonical_phrase(action) for action in A.DEFAULT_ACTIONS}
@@ -159,24 +159,13 @@ def main(argv=None):
         model = builtin.build_model(tokenizer, seed=args.seed)
     model.train()
     batcher = Batcher(processor)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warmup = max(1, args.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser,
-        lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, args.steps) / args.steps)),
-    )
+    optimiser, schedule = optimiser_and_schedule(model, args.lr, args.steps)
     started = time.time()
-    sim_views = sim_eval = None
-    if args.sim_views:
-        sim_views = SimViews(args.sim_views, seed=args.seed + 1)
-        sim_eval = SimViews(300, seed=args.seed + 20_000)
-        print(f"rendered {args.sim_views} + 300 sim views in {time.time() - started:.0f}s; actions "
-              f"{dict(zip(*np.unique(sim_views.actions, return_counts=True)))}", flush=True)
+    sim_views, sim_eval = training_and_heldout_views(args.sim_views, args.seed)
     running = None
     for step in range(1, args.steps + 1):
         template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
-        # Curriculum: binding scenes only at first, fading out linearly by 3x the curriculum length.
-        curriculum = min(1.0, max(0.0, 1.5 - 0.5 * step / max(args.curriculum_steps, 1)))
+        curriculum = curriculum_at(step, args.curriculum_steps)
         pixels, instructions, actions = render_batch(rng, args.batch_size, template, curriculum, sim_views,
                                                      args.sim_fraction)
         sigmas = torch.tensor(rng.choice(NOISE_LEVELS, size=args.batch_size), dtype=torch.float32).view(-1, 1, 1, 1)

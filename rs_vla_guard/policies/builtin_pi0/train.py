@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 
 import numpy as np
@@ -24,7 +23,8 @@ import torch
 from ...oracles import BinningOracle
 from ...sampling import frame_to_input
 from ...tasks import blocks as scenes
-from ..builtin.data import NOISE_LEVELS, TEMPLATES, SimViews, render_batch
+from ..builtin.data import (NOISE_LEVELS, TEMPLATES, curriculum_at, optimiser_and_schedule, render_batch,
+                            training_and_heldout_views)
 from ..pi0 import ActionStats, PI0Policy
 from . import MODEL_DIR
 from . import architecture as arch
@@ -114,18 +114,9 @@ def main(argv=None):
         model = arch.build_model(processor.tokenizer, seed=args.seed)
     policy = wrap(model, processor)
     oracle = BinningOracle(list(scenes.ACTIONS))
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
-    warmup = max(1, args.steps // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser,
-        lambda step: min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(step, args.steps) / args.steps)),
-    )
+    optimiser, schedule = optimiser_and_schedule(model, args.lr, args.steps)
     started = time.time()
-    sim_views = sim_eval = None
-    if args.sim_views:
-        sim_views = SimViews(args.sim_views, seed=args.seed + 1)
-        sim_eval = SimViews(300, seed=args.seed + 20_000)
-        print(f"rendered {args.sim_views} + 300 sim views in {time.time() - started:.0f}s", flush=True)
+    sim_views, sim_eval = training_and_heldout_views(args.sim_views, args.seed)
     heldout = heldout_scenes(args.seed + 10_000, args.eval_scenes)
 
     def report_accuracy(step):
@@ -142,7 +133,7 @@ def main(argv=None):
     running = None
     for step in range(1, args.steps + 1):
         template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
-        curriculum = min(1.0, max(0.0, 1.5 - 0.5 * step / max(args.curriculum_steps, 1)))
+        curriculum = curriculum_at(step, args.curriculum_steps)
         pixels, instructions, _, commands = render_batch(rng, args.batch_size, template, curriculum, sim_views,
                                                          args.sim_fraction, with_commands=True)
         sigmas = torch.tensor(rng.choice(NOISE_LEVELS, size=args.batch_size), dtype=torch.float32).view(-1, 1, 1, 1)
