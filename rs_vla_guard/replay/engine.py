@@ -97,6 +97,9 @@ class BagReplay:
         self.params = guard.params
         self.scan = found or scan(path, options, self.params)
         self.ticks = ticks_of(self.scan, options, self.params)
+        # times of the paired topics, once (looked up per decision)
+        self._times = {kind: [entry[0] for entry in getattr(self.scan, kind)]
+                       for kind in ("instructions", "states", "commands")}
         actions = self.params["actions"]
         self.command_oracle = BinningOracle(actions) if A.STOP in actions else None  # binned as gate mode bins
 
@@ -130,9 +133,10 @@ class BagReplay:
                         break
         return sorted(records, key=lambda r: (r["time_ns"], r["frame"]))
 
-    def _latest(self, entries, time_ns):
-        index = latest_at([entry[0] for entry in entries], time_ns)
-        return entries[index] if index >= 0 else None
+    def _latest(self, kind: str, time_ns: int):
+        """The latest of the scan's ``kind`` (instructions, states, commands) at or before ``time_ns``."""
+        index = latest_at(self._times[kind], time_ns)
+        return getattr(self.scan, kind)[index] if index >= 0 else None
 
     def _decide(self, tick: Tick, frame):
         params, guard = self.params, self.guard
@@ -143,7 +147,7 @@ class BagReplay:
             return stop(A.STALE_IMAGE, f"frame is {age:.3f} s old")
         instruction = self.options.instruction
         if instruction is None:
-            latest = self._latest(self.scan.instructions, tick.time_ns)
+            latest = self._latest("instructions", tick.time_ns)
             instruction = latest[1] if latest else None
             timeout = params["instruction_timeout_s"]
             if latest and timeout > 0 and (tick.time_ns - latest[0]) / NS > timeout:
@@ -153,7 +157,7 @@ class BagReplay:
             return stop(*problem)
         state = None
         if guard.state_dim:
-            latest = self._latest(self.scan.states, tick.time_ns)
+            latest = self._latest("states", tick.time_ns)
             if latest is None or latest[1] is None:
                 return stop(A.NO_STATE, (latest[2] if latest else "") or "no robot state received yet")
             if (tick.time_ns - latest[0]) / NS > params["state_timeout_s"]:
@@ -179,7 +183,7 @@ class BagReplay:
             # the command this frame led to: the latest before the next frame arrived (else the one in force)
             times = self.scan.frame_times
             until = times[tick.frame + 1] - 1 if tick.frame + 1 < len(times) else tick.time_ns + NS
-            latest = self._latest(self.scan.commands, max(until, tick.time_ns))
+            latest = self._latest("commands", max(until, tick.time_ns))
             if latest is not None:
                 recorded = {"label": self.command_oracle.label_of(*latest[1]), "linear_x": latest[1][0],
                             "angular_z": latest[1][1]}
@@ -191,10 +195,11 @@ class BagReplay:
 
 @dataclass
 class Job:
-    """A shard: ticks [start, stop) of one bag."""
+    """A shard: ticks [start, stop) of one bag, with the bag's scan (read once, by the planner)."""
     path: str
     start: int
     stop: int
+    scan: Scan
 
 
 _WORKER: Dict[str, Any] = {}
@@ -209,16 +214,18 @@ def _worker_init(overrides: Dict[str, Any], options: Dict[str, Any], threads: in
 
 
 def _worker_run(job: Job) -> List[Dict[str, Any]]:
-    return BagReplay(_WORKER["guard"], job.path, _WORKER["options"]).run(job.start, job.stop)
+    return BagReplay(_WORKER["guard"], job.path, _WORKER["options"], job.scan).run(job.start, job.stop)
 
 
-def plan_jobs(paths: Sequence[str], options: ReplayOptions, params: Dict[str, Any], shards: int) -> Tuple[List[Job], int]:
-    """Shards of about equal tick counts over every bag (a bag split into frame ranges when there are fewer
-    bags than shards), and the total tick count."""
-    counts = [(path, len(ticks_of(scan(path, options, params), options, params))) for path in paths]
-    total = sum(count for _, count in counts)
+def plan_jobs(scans: Dict[str, Scan], options: ReplayOptions, params: Dict[str, Any], shards: int
+              ) -> Tuple[List[Job], int]:
+    """Shards of about equal tick counts over every scanned bag (a bag split into frame ranges when there
+    are fewer bags than shards), and the total tick count."""
+    counts = [(path, found, len(ticks_of(found, options, params))) for path, found in scans.items()]
+    total = sum(count for _, _, count in counts)
     size = max(1, -(-total // max(1, shards)))
-    jobs = [Job(path, start, min(start + size, count)) for path, count in counts for start in range(0, count, size)]
+    jobs = [Job(path, start, min(start + size, count), found) for path, found, count in counts
+            for start in range(0, count, size)]
     return jobs, total
 
 
@@ -233,7 +240,7 @@ def replay(paths: Sequence[str], overrides: Dict[str, Any], options: ReplayOptio
     params = P.effective(overrides)
     scans = {path: scan(path, options, params) for path in paths}  # a missing topic fails before the model loads
     if workers > 1 or ray_address:
-        jobs, total = plan_jobs(paths, options, params, shards=max(workers, 1) * 2)
+        jobs, total = plan_jobs(scans, options, params, shards=max(workers, 1) * 2)
         guard = None
     else:
         jobs, total = [], sum(len(ticks_of(found, options, params)) for found in scans.values())
