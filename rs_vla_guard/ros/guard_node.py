@@ -67,6 +67,7 @@ JOIN_TIMEOUT_S = 2.0  # how long shutdown waits for a running decision before le
 # The keep-alive fires this many control periods after the last publication. Above 1, so it does not race
 # the decision due one period after the last; the longest gap between commands stays well under 1.5.
 KEEPALIVE_PERIODS = 1.2
+AUTOSTART_JOIN_TIMEOUT_S = 30.0  # how long an exit waits for a model load still running
 
 
 def _descriptor(param: P.Param) -> ParameterDescriptor:
@@ -764,9 +765,11 @@ class GuardNode(LifecycleNode):
 def run(node: GuardNode) -> None:
     """Spin ``node`` (decisions run on its own thread), self-activating unless ``autostart`` is false; on
     shutdown an active node publishes a last stop while the ROS context is still valid."""
+    autostart = None
     if node.params["autostart"]:
         # On its own thread: parameter and lifecycle services answer while the model loads.
-        threading.Thread(target=node.autostart, name="rs_vla_guard_autostart", daemon=True).start()
+        autostart = threading.Thread(target=node.autostart, name="rs_vla_guard_autostart", daemon=True)
+        autostart.start()
 
     def final_stop() -> None:
         try:
@@ -777,6 +780,10 @@ def run(node: GuardNode) -> None:
             node.get_logger().warning(f"could not publish the final stop: {error}")
 
     spin_until_shutdown(node, on_exit=final_stop)
+    if autostart is not None:
+        # A signal during the model load: let the load finish (bounded) before the interpreter exits, since
+        # finalising while native code runs on that thread aborts the process ("terminate called ...").
+        autostart.join(AUTOSTART_JOIN_TIMEOUT_S)
 
 
 def main(args=None, node_factory=GuardNode) -> None:
