@@ -58,6 +58,7 @@ DISAGREES_WITH_COMMAND = "disagrees_with_command"
 NO_COMMAND = "no_command"
 ESTOP = "estop"
 DISABLED = "disabled"
+ENVELOPE_TOO_WIDE = "envelope_too_wide"
 
 # reason -> what it means (README and docs are checked against this list)
 REASONS: Dict[str, str] = {
@@ -78,6 +79,8 @@ REASONS: Dict[str, str] = {
     NO_COMMAND: "gate mode: no fresh upstream command",
     ESTOP: "the e-stop input is engaged (a true message, or a silent e-stop publisher when estop_timeout_s > 0)",
     DISABLED: "the guard was disabled through its enable service",
+    ENVELOPE_TOO_WIDE: "a certified envelope is wider than its envelope_limits entry at radius_threshold, or "
+                       "(certify_target both) the smoothed median command lies outside the certified action's class",
 }
 STOP_REASONS: Tuple[str, ...] = tuple(r for r in REASONS if r != CERTIFIED)
 
@@ -117,6 +120,29 @@ def set_label(members: Sequence[str]) -> str:
 def members_of(params: Dict[str, Any], label: str) -> List[str]:
     """The actions a published label stands for: itself, or a fallback set's members."""
     return [label] if label in params["actions"] else label.split(SET_SEPARATOR)
+
+
+def parse_envelope_limits(text: str) -> Dict[str, float]:
+    """'angular_z: 0.3, linear_x: 0.1' -> {'angular_z': 0.3, 'linear_x': 0.1} (widest certified envelope per
+    named action dimension); '' -> {}. ValueError if malformed."""
+    limits: Dict[str, float] = {}
+    for part in (text or "").split(","):
+        if not part.strip():
+            if (text or "").strip():
+                raise ValueError(f"empty entry in {text!r}")
+            continue
+        name, separator, value = part.partition(":")
+        name = name.strip()
+        try:
+            width = float(value) if separator else float("nan")
+        except ValueError:
+            width = float("nan")
+        if not name or not width > 0 or width == float("inf"):
+            raise ValueError(f"{part.strip()!r} must be 'dimension: width' with a finite width > 0")
+        if name in limits:
+            raise ValueError(f"{name!r} is listed twice")
+        limits[name] = width
+    return limits
 
 
 # ---------------------------------------------------------------- twists

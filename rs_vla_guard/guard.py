@@ -33,7 +33,7 @@ ATTACK_NOISE_DRAWS = 8  # fixed draws of a continuous policy's own noise that at
 # the latest decision (no new decision was ready within the control period, and its frame was still fresh).
 CERTIFICATE_KEYS = ("candidate", "certified", "radius", "p_lower", "n_samples", "counts", "reason", "sigma", "alpha",
                     "radius_threshold", "latency_ms", "image_age_ms", "model_id", "config_hash", "detail",
-                    "linear_x", "angular_z", "held", "radius_covers")
+                    "linear_x", "angular_z", "held", "radius_covers", "envelopes")
 RADIUS_CAP = 1e9  # an infinite radius (all samples agree at p_lower = 1) is written as this
 
 
@@ -62,6 +62,9 @@ def certificate_values(decision: Dict[str, Any], *, image_age_s: Optional[float]
         "held": str(held).lower(),
         # the noise, and so the radius, is over the image; a policy's robot state is taken as given
         "radius_covers": "image; state taken as given" if decision.get("state_dim") else "image",
+        # each action dimension's certified [low, high] at radius_threshold (null: unbounded); "" when none
+        "envelopes": json.dumps({e["name"]: [e["low"], e["high"]] for e in decision.get("envelopes") or ()})
+        if decision.get("envelopes") else "",
     }
 
 
@@ -96,11 +99,17 @@ class Decision:
     twist: Tuple[float, float] = (0.0, 0.0)
     vector: Tuple[float, ...] = ()  # action mode: the executed command, in the oracle's dimensions (() = none)
     state_dim: int = 0  # the policy took this many robot-state values (not noised: the radius is the image's)
+    # continuous policies with envelopes on: per action dimension, its certified envelope at radius_threshold
+    # (name, low, high, median, width, limit, samples; an unbounded side is infinite)
+    envelopes: Tuple[Dict[str, Any], ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["radius"] = _finite(self.radius)
         data["twist"], data["vector"] = list(self.twist), list(self.vector)
+        # JSON has no infinity: an unbounded side (or limit) is null
+        data["envelopes"] = [{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in e.items()}
+                             for e in self.envelopes]
         return data
 
     def as_stop(self, params: Dict[str, Any], reason: str, error: str) -> "Decision":
@@ -151,6 +160,7 @@ class Guard:
         self.state_dim = int(getattr(policy, "state_dim", 0) or 0)
         self.phrases = self.oracle.canonical_phrases() if self.mode != "action" else []
         self.generator = make_generator(policy.device, params["seed"])
+        self.dimensions: List[str] = list(getattr(self.oracle, "dimensions", None) or [])
         self.torch_threads = apply_torch_threads(params["torch_threads"])
         self._settle(params)
         self.batch_size = params["batch_size"] or self._auto_batch_size()
@@ -213,9 +223,10 @@ class Guard:
 
     # ------------------------------------------------------------------ the base classifier
 
-    def classifier(self, instruction: str, state: Optional[torch.Tensor] = None
-                   ) -> Callable[[torch.Tensor], torch.Tensor]:
+    def classifier(self, instruction: str, state: Optional[torch.Tensor] = None,
+                   record: Optional[List[torch.Tensor]] = None) -> Callable[[torch.Tensor], torch.Tensor]:
         """f = oracle o policy for one instruction: B noisy inputs -> B action indices (-1 unmapped).
+        ``record`` (action mode): a list that every batch's reduced action vectors (B x D) are appended to.
 
         Scores must be one finite row per input: a row with a NaN or infinity maps to -1 (counted against
         the candidate, never for it), and a wrong shape is a policy error."""
@@ -225,7 +236,12 @@ class Guard:
         if self.mode == "generate":
             return lambda pixels: torch.from_numpy(self.oracle(self.policy.generate(pixels, instruction)))
         # action mode: the policy's own noise comes from the guard's generator
-        return lambda pixels: torch.as_tensor(self.oracle(self.policy.act(pixels, instruction, state, self.generator)))
+        def classify_actions(pixels: torch.Tensor) -> torch.Tensor:
+            vectors = self.oracle.reduce(self.policy.act(pixels, instruction, state, self.generator))
+            if record is not None:
+                record.append(vectors.detach().float())
+            return torch.as_tensor(self.oracle(vectors))
+        return classify_actions
 
     def attack_scores(self, instruction: str, state: Optional[torch.Tensor] = None
                       ) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -306,14 +322,34 @@ class Guard:
 
     def _settle(self, params: Dict[str, Any]) -> None:
         """What follows from the parameters, computed once per change rather than per decision."""
+        problems = self._envelope_problems(params)
+        if problems:
+            raise P.ConfigError(problems)
         self.params = params
         self.config_hash = P.config_hash(params)
+        self.envelope_limits = A.parse_envelope_limits(params["envelope_limits"])
+        # envelopes are computed when they are executed (median) or certified
+        self.envelopes_on = self.mode == "action" and (params["continuous_command"] == "median"
+                                                       or params["certify_target"] != "class")
         # fallback set (sorted action indices, as certificates report it) -> its label as configured
         self._fallback_labels = {tuple(sorted(self.actions.index(a) for a in members)): A.set_label(members)
                                  for members in A.fallback_sets(params)}
 
+    def _envelope_problems(self, params: Dict[str, Any]) -> List[str]:
+        """Envelope settings this guard's policy cannot honour (a phrase policy, an unknown dimension)."""
+        limits = A.parse_envelope_limits(params["envelope_limits"])
+        if self.mode != "action":
+            if params["certify_target"] != "class":
+                return [f"certify_target: {params['certify_target']} needs a continuous-action policy "
+                        f"({self.policy.model_id} is in {self.mode} mode)"]
+            return []
+        unknown = [name for name in limits if name not in self.dimensions]
+        return [f"envelope_limits: {', '.join(unknown)} not among the policy's action dimensions "
+                f"{self.dimensions}"] if unknown else []
+
     def _decision(self, started: float, reason: str, certificate=None, error: str = "",
-                  clean_vector: Optional[Sequence[float]] = None) -> Decision:
+                  clean_vector: Optional[Sequence[float]] = None,
+                  envelopes: Optional[Sequence[certification.Envelope]] = None) -> Decision:
         p = self.params
         latency_ms = (time.perf_counter() - started) * 1e3
         if certificate is None:
@@ -325,21 +361,64 @@ class Guard:
             candidate_or_set = self._fallback_labels[certificate.fallback]
         else:
             candidate_or_set = candidate
-        action = candidate_or_set if certificate.certified else p["safe_action"]
-        twist, vector = self._command(action, clean_vector) if certificate.certified else ((0.0, 0.0), ())
-        return Decision(action, candidate, certificate.certified, certificate.radius, certificate.p_lower,
-                        certificate.n_samples, counts, certificate.reason, latency_ms, p["sigma"], p["alpha"],
+        certified, reason = certificate.certified, certificate.reason
+        median_vector = None
+        if self.envelopes_on:
+            if envelopes is None:  # the deadline came before the envelope samples were drawn
+                certified, reason = False, A.DEADLINE_EXCEEDED
+            else:
+                median_vector = [envelope.clamp(envelope.median) for envelope in envelopes]
+                certified, reason, candidate_or_set = self._envelope_verdict(certificate, candidate_or_set,
+                                                                             envelopes, median_vector)
+        action = candidate_or_set if certified else p["safe_action"]
+        twist, vector = self._command(action, clean_vector, median_vector) if certified else ((0.0, 0.0), ())
+        return Decision(action, candidate, certified, certificate.radius, certificate.p_lower,
+                        certificate.n_samples, counts, reason, latency_ms, p["sigma"], p["alpha"],
                         p["radius_threshold"], self.policy.model_id, self.mode, printable(error), self.config_hash,
-                        twist, vector, self.state_dim)
+                        twist, vector, self.state_dim, self._envelope_records(envelopes))
 
-    def _command(self, label: str, clean_vector: Optional[Sequence[float]]):
+    def _envelope_verdict(self, certificate, label: Optional[str], envelopes, median_vector):
+        """(certified, reason, label) under ``certify_target`` once envelopes exist.
+
+        ``class``: the class certificate decides (envelopes only bound the executed median). ``envelope``:
+        every limited dimension's envelope is at most its limit wide; the label is the median command's own
+        class. ``both``: the class is certified, the envelopes are narrow enough, and the median command
+        lies in the certified action's class (else the two promises cannot both hold for what executes)."""
+        target = self.params["certify_target"]
+        if target == "class":
+            return certificate.certified, certificate.reason, label
+        widths = {envelope.name: envelope.width for envelope in envelopes}
+        narrow = all(widths[name] <= limit for name, limit in self.envelope_limits.items())
+        index = int(self.oracle(np.asarray([median_vector], dtype=np.float64))[0])
+        own = self.actions[index] if index >= 0 else None
+        if target == "envelope":
+            if narrow and own is not None:
+                return True, A.CERTIFIED, own
+            return False, A.ENVELOPE_TOO_WIDE, label
+        if not certificate.certified:
+            return False, certificate.reason, label
+        if narrow and own is not None and own in A.members_of(self.params, label):
+            return True, A.CERTIFIED, label
+        return False, A.ENVELOPE_TOO_WIDE, label
+
+    def _envelope_records(self, envelopes) -> Tuple[Dict[str, Any], ...]:
+        if not envelopes:
+            return ()
+        return tuple({"name": e.name, "low": e.low, "high": e.high, "median": e.median, "width": e.width,
+                      "limit": self.envelope_limits.get(e.name, float("inf")), "radius": e.radius,
+                      "samples": self.params["envelope_samples"]} for e in envelopes)
+
+    def _command(self, label: str, clean_vector: Optional[Sequence[float]],
+                 median_vector: Optional[Sequence[float]] = None):
         """(twist, vector) a certified ``label`` (an action or a fallback set) executes.
 
         ``continuous_command: table``, and every phrase policy: the label's entry of the action table (a set:
         the mean of its members'). ``clean`` (continuous policies): the policy's own action on the clean
         frame, moved into the bin of its class when that class is the label or one of the set's members (so
-        an attacker inside the radius changes neither the class nor pushes past the bin), else the table;
-        then the speed caps."""
+        an attacker inside the radius changes neither the class nor pushes past the bin), else the table.
+        ``median``: the per-dimension median of the noisy actions, clamped into its certified envelope, when
+        its class is one the label stands for (always so under ``certify_target`` envelope or both), else the
+        table; then the speed caps."""
         p = self.params
         if self.mode != "action":
             return A.twist_of(p, label), ()
@@ -350,6 +429,10 @@ class Guard:
             own = self.actions[index] if index >= 0 else None
             if own is not None and own in A.members_of(p, label):
                 vector = self.oracle.clamp(clean_vector, own)
+        elif p["continuous_command"] == "median" and median_vector is not None:
+            index = int(self.oracle(np.asarray([median_vector], dtype=np.float64))[0])
+            if index >= 0 and self.actions[index] in A.members_of(p, label):
+                vector = list(median_vector)
         if arm:
             vector = A.capped_vector(p, vector if vector is not None else A.vector_of(p, label, dimensions), dimensions)
             return (0.0, 0.0), vector
@@ -395,12 +478,13 @@ class Guard:
         except (ValueError, TypeError) as error:
             return self._decision(started, A.INVALID_IMAGE, error=str(error))
         try:
-            certificate, clean_vector = self._certify(torch.from_numpy(clean).to(self.policy.device),
-                                                      instruction.strip(), self._time_budget(started, deadline_s),
-                                                      state_tensor)
+            certificate, clean_vector, envelopes = self._certify(
+                torch.from_numpy(clean).to(self.policy.device), instruction.strip(),
+                self._time_budget(started, deadline_s), state_tensor)
         except Exception as error:  # any failure of the model must end in a stop, not a crash
             return self._decision(started, A.POLICY_ERROR, error=f"{type(error).__name__}: {error}")
-        return self._decision(started, certificate.reason, certificate, clean_vector=clean_vector)
+        return self._decision(started, certificate.reason, certificate, clean_vector=clean_vector,
+                              envelopes=envelopes)
 
     def _time_budget(self, started: float, deadline_s: Optional[float]) -> Optional[Callable[[], bool]]:
         """``out_of_time`` for the sequential test: would one more batch end after the deadline?
@@ -422,11 +506,17 @@ class Guard:
 
     def _certify(self, clean: torch.Tensor, instruction: str, out_of_time: Optional[Callable[[], bool]] = None,
                  state: Optional[torch.Tensor] = None):
-        """(certificate, the policy's own clean-frame command for action mode, else None)."""
+        """(certificate, the policy's own clean-frame command for action mode else None, the envelopes when
+        they are on else None).
+
+        With envelopes on, ``alpha`` is split evenly (Bonferroni) over the class test and every action
+        dimension's envelope, so everything a decision reports holds together with probability >= 1 - alpha."""
         p = self.params
-        classify = self.classifier(instruction, state)
+        vectors: Optional[List[torch.Tensor]] = [] if self.envelopes_on else None
+        classify = self.classifier(instruction, state, record=vectors)
         sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator)
-        common = dict(sigma=p["sigma"], alpha=p["alpha"], oracle_error=p["oracle_error"],
+        hypotheses = 1 + len(self.dimensions) if self.envelopes_on else 1
+        common = dict(sigma=p["sigma"], alpha=p["alpha"] / hypotheses, oracle_error=p["oracle_error"],
                       symmetric_oracle=p["symmetric_oracle"], fallbacks=list(self._fallback_labels))
         # f(clean input) is chosen without the estimation samples; if unmapped, n0 noisy samples select.
         clean_vector = None
@@ -436,13 +526,36 @@ class Guard:
             candidate = None if label < 0 else label
             clean_vector = [float(v) for v in clean_actions[0].tolist()]
         if p["certify_mode"] == "fixed":
-            return certification.certify_fixed(sampler, n0=p["n0"], n=p["n_max"], radius_threshold=p["radius_threshold"],
-                                               **common), clean_vector
-        if self.mode != "action":
-            candidate = predict_clean(classify, clean)
-        return certification.certify_sequential(
-            sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=self.batch_size,
-            candidate=candidate, n0=p["n0"], out_of_time=out_of_time, **common), clean_vector
+            certificate = certification.certify_fixed(sampler, n0=p["n0"], n=p["n_max"],
+                                                      radius_threshold=p["radius_threshold"], **common)
+        else:
+            if self.mode != "action":
+                candidate = predict_clean(classify, clean)
+            certificate = certification.certify_sequential(
+                sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=self.batch_size,
+                candidate=candidate, n0=p["n0"], out_of_time=out_of_time, **common)
+        envelopes = self._envelopes(sampler, vectors, out_of_time, hypotheses) if self.envelopes_on else None
+        return certificate, clean_vector, envelopes
+
+    def _envelopes(self, sampler: NoisySampler, vectors: List[torch.Tensor],
+                   out_of_time: Optional[Callable[[], bool]], hypotheses: int
+                   ) -> Optional[List[certification.Envelope]]:
+        """Each action dimension's certified envelope at ``radius_threshold`` from the first
+        ``envelope_samples`` noisy actions of the decision (drawing the rest when the class test stopped
+        sooner): a count fixed in advance, so the order-statistic bounds hold whatever the class test did.
+        None when the deadline comes first."""
+        p = self.params
+        needed = p["envelope_samples"]
+        have = sum(int(rows.shape[0]) for rows in vectors)
+        while have < needed:
+            if out_of_time is not None and out_of_time():
+                return None
+            size = min(self.batch_size, needed - have)
+            sampler(size)
+            have += size
+        samples = torch.cat(vectors)[:needed].to("cpu", torch.float64).numpy()
+        return certification.certify_envelopes(samples, p["radius_threshold"], p["sigma"], p["alpha"],
+                                               names=self.dimensions, hypotheses=hypotheses - len(self.dimensions))
 
     def release(self) -> None:
         self.policy.release()

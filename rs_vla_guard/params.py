@@ -99,8 +99,19 @@ PARAMETERS: List[Param] = [
     Param("gripper_threshold", 0.5, "arm binning: gripper >= this closes, <= -this opens (base: > this grasps)",
           low=0.0, high=10.0, low_open=True, read_only=True),
     Param("continuous_command", "table", "what a certified continuous policy executes: table (the class's twist "
-          "from the action table) or clean (the policy's own action on the clean frame, clamped into the "
-          "certified class's bin and the caps)", choices=("table", "clean"), read_only=True),
+          "from the action table), clean (the policy's own action on the clean frame, clamped into the "
+          "certified class's bin and the caps) or median (the per-dimension median of the noisy actions, clamped "
+          "into its certified envelope and the caps)", choices=("table", "clean", "median"), read_only=True),
+    Param("certify_target", "class", "what a continuous policy's decision must certify: class (the action class "
+          "keeps its radius), envelope (every dimension in envelope_limits has a certified envelope at most that "
+          "wide at radius_threshold) or both; envelope and both need continuous_command median",
+          choices=("class", "envelope", "both")),
+    Param("envelope_limits", "", "widest certified envelope per named action dimension at radius_threshold, e.g. "
+          "'angular_z: 0.3, linear_x: 0.1' (units of the dimension); needed by certify_target envelope/both "
+          "('' = none)", allow_empty=True),
+    Param("envelope_samples", 256, "continuous_command median, certify_target envelope/both: the envelopes come "
+          "from this many noisy samples (the first drawn; drawn on when the class test stopped sooner)", low=16,
+          high=1_000_000),
     Param("arm_speed", 0.05, "arm: the speed of a move_* action in the table, and the cap of every end-effector "
           "axis of an executed arm command", low=0.0, high=10.0, read_only=True),
     Param("state_joints", "", "robot state for policies that take it: joint names to read, in order, from "
@@ -229,6 +240,9 @@ def validate(params: Dict[str, Any]) -> List[str]:
     statistics = {"sigma", "alpha", "radius_threshold", "n_max", "oracle_error", "symmetric_oracle", "certify_mode"}
     if not broken & statistics:
         problems += _certifiable(**{name: params.get(name, SCHEMA[name].default) for name in statistics})
+    envelope = {"continuous_command", "certify_target", "envelope_limits"}
+    if not broken & envelope:
+        problems += _envelope_problems(*(params.get(name, SCHEMA[name].default) for name in sorted(envelope)))
     if params.get("fleet_limits") and "fleet_limits" not in broken:
         try:
             limits = parse_limits(params["fleet_limits"])
@@ -292,7 +306,8 @@ def runtime_change(configured: Dict[str, Any], current: Dict[str, Any], changes:
     Besides everything :func:`effective` checks: read-only parameters keep the value they were configured
     with, and the safety limits fixed at configure (``configured``) may only be tightened: no lower
     radius_threshold or oracle_error, no higher alpha or image_timeout_s, no longer instruction_timeout_s
-    (or turning it off), symmetric_oracle not switched on. Speed caps are read-only, and every twist must
+    (or turning it off), symmetric_oracle not switched on, envelope checks only added or narrowed
+    (certify_target only to both). Speed caps are read-only, and every twist must
     stay within them, so no accepted change can command a faster twist than the caps configured."""
     merged = effective({**current, **changes})
     problems = [f"{name}: read-only, needs a reconfigure" for name in changes
@@ -307,11 +322,46 @@ def runtime_change(configured: Dict[str, Any], current: Dict[str, Any], changes:
         elif (new - old) * direction < 0:
             bound = "below" if direction > 0 else "above"
             problems.append(f"{name}: {new} is {bound} the {old} configured; reconfigure to loosen it")
+    problems += _envelope_loosened(configured, merged, changes)
     if changes.get("symmetric_oracle") and not configured["symmetric_oracle"]:
         problems.append("symmetric_oracle: may not be switched on at run time (it loosens every bound)")
     if problems:
         raise ConfigError(problems)
     return merged
+
+
+def _envelope_loosened(configured: Dict[str, Any], merged: Dict[str, Any], changes: Dict[str, Any]) -> List[str]:
+    """Envelope checks may be added or narrowed at run time, never dropped or widened."""
+    problems = []
+    strictness = {"class": 0, "envelope": 0, "both": 1}
+    old_target, new_target = configured["certify_target"], merged["certify_target"]
+    if "certify_target" in changes and new_target != old_target and strictness[new_target] <= strictness[old_target]:
+        problems.append(f"certify_target: {old_target} -> {new_target} drops a check; only -> both at run time")
+    if "envelope_limits" in changes:
+        old_limits = _actions.parse_envelope_limits(configured["envelope_limits"])
+        new_limits = _actions.parse_envelope_limits(merged["envelope_limits"])
+        for name, width in old_limits.items():
+            if new_limits.get(name, float("inf")) > width:
+                problems.append(f"envelope_limits: {name} may only narrow at run time (configured {width})")
+    return problems
+
+
+def _envelope_problems(certify_target: str, continuous_command: str, envelope_limits: str) -> List[str]:
+    """Envelope certification certifies the smoothed median, so it needs it executed, and limits to check."""
+    try:
+        limits = _actions.parse_envelope_limits(envelope_limits)
+    except ValueError as error:
+        return [f"envelope_limits: {error}"]
+    if certify_target == "class":
+        return []
+    problems = []
+    if continuous_command != "median":
+        problems.append(f"certify_target: {certify_target} certifies the smoothed median command; set "
+                        f"continuous_command to median (got {continuous_command})")
+    if not limits:
+        problems.append(f"envelope_limits: certify_target {certify_target} needs at least one limit, e.g. "
+                        f"'angular_z: 0.3'")
+    return problems
 
 
 def _certifiable(*, sigma, alpha, radius_threshold, n_max, oracle_error, symmetric_oracle, certify_mode) -> List[str]:

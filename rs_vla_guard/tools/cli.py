@@ -126,6 +126,10 @@ def cmd_certify(args) -> int:
         print(json.dumps(decision.to_dict()))
     else:
         print(format_table([decision_row("", args.instruction, None, decision)]))
+        for envelope in decision.envelopes:
+            limit = "" if envelope["limit"] == float("inf") else f", limit {envelope['limit']:g}"
+            print(f"envelope {envelope['name']}: [{envelope['low']:.4g}, {envelope['high']:.4g}] at radius "
+                  f"{envelope['radius']:g} (median {envelope['median']:.4g}, width {envelope['width']:.4g}{limit})")
         if decision.error:
             print(f"error: {decision.error}")
     return 0

@@ -95,7 +95,9 @@ def publish_image(probe, frame, encoding, stamp, damage):
     probe.image_pub.publish(msg)
 
 
-@pytest.fixture(scope="module")
+# Function scope: the node must be gone before the next test starts its own under the same name and domain
+# (with module scope it outlived its test, answered the next test's lifecycle requests and published into it).
+@pytest.fixture
 def fuzzed_node(probe, tmp_path_factory):
     folder = tmp_path_factory.mktemp("fuzz")
     log = folder / "node.log"

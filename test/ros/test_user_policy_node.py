@@ -111,3 +111,40 @@ def test_an_arm_policy_publishes_its_labelled_action_vector_and_holds_on_every_s
         assert process.poll() is None
     finally:
         h.stop_node(process)
+
+
+def test_a_continuous_policy_publishes_its_certified_envelopes_and_stops_when_a_narrowed_limit_is_not_met(
+        probe, tmp_path):
+    import json
+
+    from std_msgs.msg import String
+
+    overrides = {"policy": "python:guard_test_policies:red_seeker", "continuous_command": "median",
+                 "certify_target": "both", "envelope_limits": "angular_z: 5.0"}
+    log = tmp_path / "node.log"
+    process = h.start_node(DOMAIN, h.write_params(tmp_path / "envelopes.yaml", overrides), log_path=str(log),
+                           env=USER_POLICIES)
+
+    def publish():
+        probe.image_pub.publish(h.image_msg(LEFT, probe.now()))
+    try:
+        probe.instruction_pub.publish(String(data="go to the red block"))
+        assert probe.wait_for(lambda: "certified" in probe.reasons_since(0), 120, publish=publish), \
+            log.read_text()[-3000:]
+        values = next(v for _, a, v in reversed(probe.statuses_since(0)) if v["reason"] == "certified")
+        envelopes = json.loads(values["envelopes"])
+        low, high = envelopes["angular_z"]
+        assert set(envelopes) == {"linear_x", "angular_z"} and 0 < low <= float(values["angular_z"]) <= high
+        assert high - low <= 5.0
+        refused = h.set_parameters(probe, envelope_limits="angular_z: 6.0")  # wider: looser, refused
+        assert not refused[0][0] and "may only narrow" in refused[0][1], refused
+        assert h.set_parameters(probe, envelope_limits="angular_z: 0.000001")[0][0]
+        since = time.monotonic()
+        assert probe.wait_for(lambda: "envelope_too_wide" in probe.reasons_since(since), 10, publish=publish)
+        probe.wait_for(lambda: False, 1.0, publish=publish)
+        later = [v for t, _, v in probe.statuses_since(since + 0.5)]
+        assert later and all(v["reason"] == "envelope_too_wide" and v["linear_x"] == v["angular_z"] == "0"
+                             for v in later), [v["reason"] for v in later]
+        assert process.poll() is None
+    finally:
+        h.stop_node(process)

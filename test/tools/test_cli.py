@@ -35,6 +35,24 @@ def test_certify_json_carries_the_decision(left_scene):
 
 
 @pytest.mark.model
+def test_certify_prints_the_certified_envelopes_of_a_continuous_policy(left_scene):
+    common = ("certify", left_scene, "--instruction", "go to the red block", "--policy", "builtin-pi0",
+              "--continuous-command", "median", "--certify-target", "both", "--envelope-limits", "angular_z: 2.0")
+    result = run(*common, "--json")
+    assert result.returncode == 0, result.stderr
+    decision = json.loads(result.stdout)
+    assert [e["name"] for e in decision["envelopes"]] == ["linear_x", "angular_z"]
+    yaw = decision["envelopes"][1]
+    assert yaw["low"] <= yaw["median"] <= yaw["high"] and yaw["limit"] == 2.0 and yaw["samples"] == 256
+    assert decision["certified"] and decision["action"] == "turn_left" and decision["twist"][1] > 0
+    text = run(*common)
+    assert text.returncode == 0 and "envelope angular_z: [" in text.stdout and "limit 2" in text.stdout
+    refused = run(*common[:8], "--certify-target", "envelope")
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+    assert "envelope_limits" in refused.stderr
+
+
+@pytest.mark.model
 def test_certify_on_a_border_frame_reports_the_fallback_set(tmp_path):
     border = str(tmp_path / "border.png")
     assert run("scene", "--target", "red", "--x", "0.31", "--width", "0.15", "-o", border).returncode == 0
