@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv train-builtin train-builtin-pi0 clean-venv
+.PHONY: demo test test-fast venv train-builtin train-builtin-pi0 train-builtin-tokens clean-venv
 
 venv: $(STAMP)
 
@@ -36,6 +36,10 @@ train-builtin: $(STAMP)
 # One run (~26 min on 2 cores): flow matching on renderer scenes mixed with MuJoCo camera views.
 train-builtin-pi0: $(STAMP)
 	MUJOCO_GL=egl $(PY) -m rs_vla_guard.policies.builtin_pi0.train --steps 6000 --sim-views 3000 --sim-fraction 0.35
+
+# One run (~10 min on 2 cores): the built-in VLM with 256 action tokens, fine-tuned to answer in them.
+train-builtin-tokens: $(STAMP)
+	$(PY) -m rs_vla_guard.policies.builtin_tokens.train --steps 2500
 
 clean-venv:
 	rm -rf $(VENV)

@@ -27,6 +27,7 @@ from .sampling import (NoisySampler, apply_torch_threads, auto_batch_size, frame
 from .text import printable
 
 ATTACK_NOISE_DRAWS = 8  # fixed draws of a continuous policy's own noise that attack scores average over
+ATTACK_SMOOTHING_DRAWS = 16  # fixed Gaussian draws an attack on the smoothed command averages over
 
 # The values of every certificate (the node's DiagnosticStatus, a replay's record), in order.
 # ``linear_x``/``angular_z`` repeat the twist published with it; ``held`` is true when the command repeats
@@ -264,6 +265,32 @@ class Guard:
                 return scores.reshape(count, draws, -1).mean(dim=1)
             return expected_scores
         return lambda pixels: self.policy.log_likelihoods(pixels.to(device), instruction, self.phrases)
+
+    def attack_command(self, instruction: str, dimension: str, *, smoothed: bool,
+                       state: Optional[torch.Tensor] = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Differentiable B inputs -> B values of one action dimension, what an attack on the executed command
+        moves: with ``smoothed``, the value's expectation under ``ATTACK_SMOOTHING_DRAWS`` fixed draws of the
+        guard's Gaussian noise (a smooth stand-in for the smoothed median ``continuous_command: median``
+        executes), else under ``ATTACK_NOISE_DRAWS`` fixed draws of the policy's own noise (what the bare
+        policy executes). Continuous, differentiable policies only."""
+        if self.mode != "action" or not self.policy.differentiable:
+            raise PolicyError(f"policy {self.policy.model_id} ({self.mode} mode) offers no differentiable command")
+        if dimension not in self.dimensions:
+            raise PolicyError(f"policy {self.policy.model_id} has no action dimension {dimension!r}")
+        column, device = self.dimensions.index(dimension), self.policy.device
+        draws = ATTACK_SMOOTHING_DRAWS if smoothed else ATTACK_NOISE_DRAWS
+        sigma = self.params["sigma"]
+
+        def command(pixels: torch.Tensor) -> torch.Tensor:
+            count = pixels.shape[0]
+            copies = pixels.to(device).repeat_interleave(draws, dim=0)
+            if smoothed:
+                copies = copies + sigma * torch.randn(copies.shape, device=device, generator=self._fixed_noise())
+            copy_state = None if state is None else state.to(device).repeat_interleave(draws, dim=0)
+            actions = self.oracle.reduce(self.policy.actions_with_grad(copies, instruction, copy_state,
+                                                                       generator=self._fixed_noise()))
+            return actions[:, column].reshape(count, draws).mean(dim=1)
+        return command
 
     def output_signature(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:
         """A continuous summary of the policy's outputs, used to tell whether inputs change them."""

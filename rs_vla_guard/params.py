@@ -49,10 +49,14 @@ class Param:
 
 
 PARAMETERS: List[Param] = [
-    Param("policy", "builtin", "'builtin' or 'builtin-pi0' (the embedded policies), a local model directory, or "
-          "python:package.module:factory (your own policy object)", read_only=True),
-    Param("policy_type", "auto", "adapter for a model directory: auto reads its config.json (pi0 -> pi0, "
-          "otherwise an image-text-to-text vlm)", choices=("auto", "vlm", "pi0"), read_only=True),
+    Param("policy", "builtin", "'builtin', 'builtin-pi0' or 'builtin-tokens' (the embedded policies), a local model "
+          "directory, or python:package.module:factory (your own policy object)", read_only=True),
+    Param("policy_type", "auto", "adapter for a model directory: auto reads its config.json (pi0 -> pi0; an "
+          "image-text-to-text model with action tokens in its action_stats.json -> tokens; otherwise vlm)",
+          choices=("auto", "vlm", "pi0", "tokens"), read_only=True),
+    Param("action_prompt", "", "action-token models: the prompt, {instruction} replaced (OpenVLA: 'In: What action "
+          "should the robot take to {instruction}?', a newline, 'Out:'); '' = the model's own (action_stats.json, else its "
+          "chat template)", allow_empty=True, read_only=True),
     Param("policy_mode", "auto", "inference mode: auto picks score for phrase policies, action for vector ones",
           choices=("auto", "score", "generate", "action"), read_only=True),
     Param("device", "auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", read_only=True),

@@ -12,12 +12,24 @@ from typing import List, Optional, Sequence
 from .. import actions as A
 
 ATTACKS = ("none", "noise", "patch", "pgd")
-PGD_AIMS = ("any", "harmful")
+# any/harmful: a wrong action class; yaw: the largest change of the executed yaw rate (continuous policies)
+PGD_AIMS = ("any", "harmful", "yaw")
+COMMAND_AIMS = {"yaw": "angular_z"}  # aim -> the action dimension whose executed value PGD moves
 # The wrong action PGD aims at, by the clean action: the opposite turn, or moving when it should stop.
 MOST_HARMFUL_WRONG_ACTION = {A.TURN_LEFT: A.TURN_RIGHT, A.TURN_RIGHT: A.TURN_LEFT, A.MOVE_FORWARD: A.TURN_LEFT,
                              A.STOP: A.MOVE_FORWARD}
 
-__all__ = ["ATTACKS", "Attacker", "MOST_HARMFUL_WRONG_ACTION", "PGD_AIMS", "attack_targets"]
+__all__ = ["ATTACKS", "Attacker", "COMMAND_AIMS", "MOST_HARMFUL_WRONG_ACTION", "PGD_AIMS", "attack_objective",
+           "attack_targets"]
+
+
+def attack_objective(guard, instruction: str, aim: str, *, smoothed: bool = True):
+    """What PGD with ``aim`` ascends, from the guard's policy: its class scores (``Guard.attack_scores``) for a
+    class aim, its executed command (``Guard.attack_command``; the smoothed one when ``smoothed``) for a
+    command aim. The simulator and the attack node both ask here."""
+    if aim in COMMAND_AIMS:
+        return guard.attack_command(instruction, COMMAND_AIMS[aim], smoothed=smoothed)
+    return guard.attack_scores(instruction)
 
 
 def attack_targets(actions: Sequence[str], clean_action: Optional[str], safe_action: str, aim: str = "any"
@@ -26,7 +38,7 @@ def attack_targets(actions: Sequence[str], clean_action: Optional[str], safe_act
     the one most harmful wrong action of :data:`MOST_HARMFUL_WRONG_ACTION`."""
     if aim == "harmful":
         return [list(actions).index(MOST_HARMFUL_WRONG_ACTION.get(clean_action, A.MOVE_FORWARD))]
-    if aim not in PGD_AIMS:
+    if aim not in PGD_AIMS or aim in COMMAND_AIMS:
         raise ValueError(f"unknown PGD aim {aim!r}; choose one of {', '.join(PGD_AIMS)}")
     return [i for i, action in enumerate(actions) if action not in (clean_action, safe_action)]
 

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from .. import actions as A
-from . import ATTACKS, PGD_AIMS, attack_targets
-from .perturbations import noise, patch, pgd, rounding_floor, to_frame
+from . import ATTACKS, COMMAND_AIMS, PGD_AIMS, attack_targets
+from .perturbations import noise, patch, pgd, pgd_command, rounding_floor, to_frame
 
 Scores = Callable[[torch.Tensor], torch.Tensor]  # B x 3 x H x W -> B x C differentiable class scores
 
@@ -19,7 +19,9 @@ class Attacker:
     :meth:`perturb` returns the attacked policy input as an RGB uint8 frame of the policy's size and the
     achieved L2 distance to the clean input after rounding (never above ``eps``). ``noise`` draws from
     the attacker's own generator (seeded: an attack is reproducible); ``pgd`` needs the policy's
-    differentiable class scores and aims at ``pgd_aim``'s wrong actions.
+    differentiable class scores and aims at ``pgd_aim``'s wrong actions; with a command aim (``yaw``),
+    ``scores`` is the differentiable executed command instead (B inputs -> B values) and PGD moves it as
+    far as it can.
     """
 
     def __init__(self, attack: str, eps: float, *, pgd_steps: int = 10, pgd_aim: str = "any", seed: int = 0):
@@ -42,6 +44,10 @@ class Attacker:
             return noise(clean, self.eps, self.generator)
         if self.attack == "patch":
             return patch(clean, self.eps)
+        if self.pgd_aim in COMMAND_AIMS:
+            if scores is None:
+                raise ValueError("pgd aimed at a command needs the policy's differentiable command")
+            return pgd_command(clean, self.eps, scores, steps=self.pgd_steps)
         if scores is None or not actions:
             raise ValueError("pgd needs the policy's differentiable scores and the action list")
         if clean_action is None:

@@ -68,6 +68,27 @@ def patch(clean: torch.Tensor, eps: float, grey: float = 0.5, side: float = 0.4)
     return _fit_budget(clean, clean + opacity * (covered - clean), eps)
 
 
+def pgd_command(clean: torch.Tensor, eps: float, command: Callable[[torch.Tensor], torch.Tensor], steps: int = 20,
+                step_size: Optional[float] = None) -> Tuple[np.ndarray, float]:
+    """L2 PGD on a continuous command: move ``command`` (B inputs -> B values, differentiable; e.g. the
+    expected yaw rate) as far as possible from its value on the clean input, in the direction away from
+    zero's side it is on (a left turn pushed right, anything else pushed left), within eps and [0, 1]."""
+    step_size = step_size or 2.5 * eps / steps
+    with torch.no_grad():
+        start = float(command(clean.unsqueeze(0))[0])
+    direction = -1.0 if start > 0 else 1.0
+    delta = torch.zeros_like(clean, requires_grad=True)
+    for _ in range(steps):
+        (gradient,) = torch.autograd.grad(direction * command((clean + delta).unsqueeze(0))[0], delta)
+        with torch.no_grad():
+            delta += step_size * gradient / (gradient.norm() + 1e-12)
+            norm = delta.norm()
+            if norm > eps:
+                delta *= eps / norm
+            delta.copy_((clean + delta).clamp(0, 1) - clean)
+    return _fit_budget(clean, clean + delta.detach(), eps)
+
+
 def pgd(clean: torch.Tensor, eps: float, log_likelihoods: Callable[[torch.Tensor], torch.Tensor],
         targets: Sequence[int], steps: int = 20, step_size: Optional[float] = None) -> Tuple[np.ndarray, float]:
     """Targeted L2 PGD: raise the base policy's log-likelihood of the best of the actions ``targets``

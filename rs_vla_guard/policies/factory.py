@@ -1,6 +1,7 @@
 """The one place that picks a policy adapter: :func:`make_policy`.
 
-A policy is named by the ``policy`` parameter: an embedded default (``builtin``, ``builtin-pi0``), a local
+A policy is named by the ``policy`` parameter: an embedded default (``builtin``, ``builtin-pi0``,
+``builtin-tokens``), a local
 model directory whose adapter ``policy_type`` names (``auto`` reads the directory's ``config.json``), or
 ``python:package.module:factory``, the user's own policy: ``factory(params, device)`` returns an object
 with the protocol's ``act`` (a LeRobot or openpi policy in a small wrapper, or any torch module), checked
@@ -27,11 +28,13 @@ from .base import Policy, PolicyError
 ADAPTERS: Dict[str, str] = {
     "vlm": "rs_vla_guard.policies.transformers_vlm:load",
     "pi0": "rs_vla_guard.policies.pi0:load",
+    "tokens": "rs_vla_guard.policies.action_tokens:load",
 }
 # embedded default -> module with MODEL_DIR, POLICY_TYPE and probes()
 BUILTINS: Dict[str, str] = {
     "builtin": "rs_vla_guard.policies.builtin",
     "builtin-pi0": "rs_vla_guard.policies.builtin_pi0",
+    "builtin-tokens": "rs_vla_guard.policies.builtin_tokens",
 }
 # config.json "model_type" -> policy_type (anything else with a config is an image-text-to-text VLM)
 MODEL_TYPES: Dict[str, str] = {"pi0": "pi0"}
@@ -44,7 +47,8 @@ def _resolve(target: str) -> Callable:
 
 
 def detect_type(path: str) -> str:
-    """The adapter for a model directory, from its ``config.json`` (image-text-to-text models: ``vlm``)."""
+    """The adapter for a model directory, from its ``config.json`` (image-text-to-text models: ``vlm``, or
+    ``tokens`` when an ``action_stats.json`` beside it describes action tokens)."""
     config_path = os.path.join(path, "config.json")
     if not os.path.isfile(config_path):
         raise PolicyError(f"policy directory not found or has no config.json: {path}")
@@ -53,7 +57,13 @@ def detect_type(path: str) -> str:
             config = json.load(handle)
     except (OSError, ValueError) as error:
         raise PolicyError(f"unreadable config.json in {path}: {error}") from error
-    return MODEL_TYPES.get(config.get("model_type") if isinstance(config, dict) else None, "vlm")
+    detected = MODEL_TYPES.get(config.get("model_type") if isinstance(config, dict) else None, "vlm")
+    if detected == "vlm":
+        from .action_tokens import is_action_token_model
+
+        if is_action_token_model(path):  # an action_stats.json with action tokens beside a VLM
+            return "tokens"
+    return detected
 
 
 def make_policy(params: Dict[str, Any], device: torch.device) -> Policy:

@@ -180,8 +180,9 @@ class TransformersVLM(Policy):
     @classmethod
     def from_pretrained(
         cls, path: str, *, device: torch.device, trust_remote_code: bool = False, dtype: str = "auto",
-        max_new_tokens: int = 8,
+        max_new_tokens: int = 8, **extra,
     ) -> "TransformersVLM":
+        """The model and processor of a local directory; ``extra``: a subclass's own constructor arguments."""
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
         if not os.path.isdir(path):
@@ -200,7 +201,7 @@ class TransformersVLM(Policy):
         model.to(device).eval()
         name = os.path.basename(os.path.normpath(path))
         return cls(model, processor, device=device, model_id=f"{name}@{model_fingerprint(path)}",
-                   max_new_tokens=max_new_tokens, autocast_dtype=_autocast_dtype(dtype, device))
+                   max_new_tokens=max_new_tokens, autocast_dtype=_autocast_dtype(dtype, device), **extra)
 
     def _precision(self):
         """Mixed precision for every forward (CUDA by default; see :func:`_autocast_dtype`)."""
@@ -232,8 +233,9 @@ class TransformersVLM(Policy):
         if int(np.prod(pixel_shape[:-3])) != 1:
             raise PolicyError(f"processor produced {pixel_shape[:-3]} image views; one view per image is required")
         with torch.inference_mode(False):  # cached tensors must also serve gradient computations (attacks)
+            # labels: training targets some processors add (PaliGemma's); the model would compute a loss
             static = {k: v.to(self.device).clone() for k, v in inputs.items()
-                      if k != "pixel_values" and torch.is_tensor(v)}
+                      if k not in ("pixel_values", "labels") and torch.is_tensor(v)}
         prepared = _Prepared(static, pixel_shape)
         self._cache_prefix(prepared, inputs["pixel_values"])
         if len(self._prepared) > 32:  # instructions change rarely; keep the cache small

@@ -22,7 +22,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 from std_msgs.msg import String
 
-from ..attacks import Attacker
+from ..attacks import Attacker, attack_objective
 from ..guard import Guard
 from ..sampling import frame_to_input
 from . import messages, qos
@@ -35,7 +35,8 @@ class AttackNode(Node):
         self.attacker = Attacker(
             self.declare_parameter("attack", "noise").value, float(self.declare_parameter("eps", 0.25).value),
             pgd_steps=int(self.declare_parameter("pgd_steps", 10).value),
-            pgd_aim=str(self.declare_parameter("pgd_aim", "any").value),  # any wrong motion, or "harmful"
+            # any wrong motion, "harmful", or "yaw" (the largest change of a continuous policy's executed yaw)
+            pgd_aim=str(self.declare_parameter("pgd_aim", "any").value),
             seed=int(self.declare_parameter("seed", 0).value))
         policy = self.declare_parameter("policy", "builtin").value
         # The attacker's copy of the policy (no sensitivity check: it is only differentiated).
@@ -61,7 +62,7 @@ class AttackNode(Node):
         clean = torch.from_numpy(frame_to_input(frame, self.guard.policy.input_size))
         scores = None
         if self.attacker.attack == "pgd":
-            scores = self.guard.attack_scores(self.instruction or "go to the red block")
+            scores = attack_objective(self.guard, self.instruction or "go to the red block", self.attacker.pgd_aim)
         return self.attacker.perturb(clean, scores=scores, actions=self.guard.actions,
                                      safe_action=self.guard.params["safe_action"])
 

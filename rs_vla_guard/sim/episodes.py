@@ -25,6 +25,13 @@ Nav2's behaviour tree does after its collision monitor stops the base: after ``r
 consecutive stops the simulated robot spins in place by a seeded random angle (independent of the
 frame, so an attacker cannot steer it), then the guard decides again. Recoveries are counted per
 condition; ``recovery_after_s=0`` turns them off.
+
+Attacks on the command (``pgd_aim: yaw``, continuous policies): PGD moves the executed yaw rate as far as
+it can (the guarded robot: the smoothed yaw; the bare policy: its own). Every step then also estimates
+the smoothed median yaw on the *clean* frame from ``CLEAN_MEDIAN_SAMPLES`` noisy samples and records how
+far the executed yaw is from it; a guarded step that executes with certified envelopes is a
+*violation* when that distance exceeds the yaw envelope's width certified on the attacked frame (the
+promise of ``continuous_command: median``).
 """
 from __future__ import annotations
 
@@ -37,7 +44,7 @@ import numpy as np
 import torch
 
 from .. import actions as A
-from ..attacks import ATTACKS, Attacker
+from ..attacks import ATTACKS, COMMAND_AIMS, Attacker, attack_objective
 from ..sampling import frame_to_input
 from ..tasks import blocks
 from ..guard import certificate_values
@@ -72,6 +79,12 @@ class EpisodeResult:
     induced_actions: int = 0
     recoveries: int = 0
     attack_l2_max: float = 0.0
+    # command aims: steps measured, guarded violations of the envelope promise, largest |executed - clean
+    # smoothed median| of the aimed dimension, and steps where it exceeded that dimension's envelope limit
+    command_steps: int = 0
+    envelope_violations: int = 0
+    command_shift_max: float = 0.0
+    commands_beyond_limit: int = 0
     actions: Dict[str, int] = field(default_factory=dict)
 
 
@@ -86,6 +99,25 @@ RECORDED_TOPICS = {"image": "/camera/image", "instruction": "/instruction", "cmd
 BAG_START_NS = 1_700_000_000 * NS  # a fixed wall-clock-like origin, so recordings of a seed are identical
 
 CLEAN_DRAWS = 32  # draws of a stochastic policy's own noise for its most likely action on a clean frame
+CLEAN_MEDIAN_SAMPLES = 2048  # noisy samples of the clean frame's smoothed median command (command aims)
+
+
+def _clean_smoothed_median(guard, pixels: torch.Tensor, instruction: str, column: int, seed: int) -> float:
+    """The smoothed policy's median of one action dimension on a clean input, from CLEAN_MEDIAN_SAMPLES noisy
+    samples drawn with their own generator (the guard's noise sequence is left alone)."""
+    from ..sampling import make_generator
+
+    generator = make_generator(guard.policy.device, seed)
+    values = []
+    with torch.inference_mode():
+        clean = pixels.to(guard.policy.device)
+        for start in range(0, CLEAN_MEDIAN_SAMPLES, guard.batch_size):
+            size = min(guard.batch_size, CLEAN_MEDIAN_SAMPLES - start)
+            noisy = clean[None] + guard.params["sigma"] * torch.randn((size, *clean.shape), device=clean.device,
+                                                                   generator=generator)
+            actions = guard.oracle.reduce(guard.policy.act(noisy, instruction, None, generator))
+            values.append(actions[:, column].float().cpu())
+    return float(np.quantile(torch.cat(values).numpy(), 0.5, method="inverted_cdf"))
 
 
 def _base_action(guard, pixels: torch.Tensor, instruction: str) -> int:
@@ -100,22 +132,23 @@ def _base_action(guard, pixels: torch.Tensor, instruction: str) -> int:
 
 
 def _unguarded(guard, pixels: torch.Tensor, instruction: str):
-    """(action, twist) the base policy executes without the guard: its class's table twist, or, for a
-    continuous policy with ``continuous_command: clean``, its own command (within the speed caps only)."""
+    """(action, twist, vector) the base policy executes without the guard: its class's table twist, or, for a
+    continuous policy with ``continuous_command`` clean or median, its own command (within the speed caps
+    only); ``vector`` is its own action vector (None for phrase policies)."""
     params, safe = guard.params, guard.params["safe_action"]
     with torch.inference_mode():
         batch = pixels.unsqueeze(0).to(guard.policy.device)
         if guard.mode != "action":
             index = int(guard.classifier(instruction)(batch)[0])
             action = guard.actions[index] if index >= 0 else safe
-            return action, A.twist_of(params, action)
+            return action, A.twist_of(params, action), None
         vector = guard.oracle.reduce(guard.policy.act(batch, instruction, None, guard.generator))
     index = int(guard.oracle(vector)[0])
     action = guard.actions[index] if index >= 0 else safe
-    if params["continuous_command"] != "clean" or index < 0:
-        return action, A.twist_of(params, action)
     own = vector[0].tolist()
-    return action, A.capped(params, own[guard.oracle.index["linear_x"]], own[guard.oracle.index["angular_z"]])
+    if params["continuous_command"] == "table" or index < 0:
+        return action, A.twist_of(params, action), own
+    return action, A.capped(params, own[guard.oracle.index["linear_x"]], own[guard.oracle.index["angular_z"]]), own
 
 
 def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = "none", eps: float = 0.0,
@@ -137,7 +170,10 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
     instruction = blocks.instruction_for(target)
     guard.generator.manual_seed(seed)  # the guard's noise is part of the episode's seed
     attacker = Attacker(attack, eps, pgd_steps=pgd_steps, pgd_aim=pgd_aim, seed=seed + 1)
-    scores = guard.attack_scores(instruction) if attack == "pgd" else None
+    scores = attack_objective(guard, instruction, pgd_aim, smoothed=guarded) if attack == "pgd" else None
+    aimed = COMMAND_AIMS.get(pgd_aim) if attack == "pgd" else None  # the action dimension a command aim moves
+    aimed_column = guard.dimensions.index(aimed) if aimed else None
+    aimed_limit = guard.envelope_limits.get(aimed, float("inf")) if aimed else None
     recovery_rng = np.random.default_rng(seed + 2)
     stopped_for = 0.0
     params = guard.params
@@ -150,9 +186,12 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
     while world.time < max_time_s:
         frame = world.frame()
         stamp_ns = BAG_START_NS + int(round(world.time * NS)) + 1  # after the instruction
-        seen, achieved, clean_action = frame, 0.0, None
+        seen, achieved, clean_action, clean_median = frame, 0.0, None, None
         if attack != "none":  # clean_action, the base policy's on the clean frame, is what the attacker wants to change
             clean = torch.from_numpy(frame_to_input(frame, guard.policy.input_size))
+            if aimed is not None:
+                clean_median = _clean_smoothed_median(guard, clean, instruction, aimed_column,
+                                                      seed * 100_003 + result.steps)
             index = _base_action(guard, clean, instruction)
             clean_action = guard.actions[index] if index >= 0 else None
             seen, achieved = attacker.perturb(clean, scores=scores, actions=guard.actions, safe_action=safe,
@@ -164,14 +203,16 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
                                                        result.steps))
             decision = guard.decide(seen, instruction)
             action, twist = decision.action, decision.twist
+            executed = decision.vector[aimed_column] if aimed is not None and decision.vector else 0.0
             if bag is not None:
                 bag.certificate(RECORDED_TOPICS["certificate"], stamp_ns, "guard: certificate", decision.action,
                                 decision.certified, certificate_values(decision.to_dict(), image_age_s=0.0),
                                 decision.model_id)
         else:
             noise_state = guard.generator.get_state()
-            action, twist = _unguarded(guard, torch.from_numpy(frame_to_input(seen, guard.policy.input_size)),
-                                       instruction)
+            action, twist, own = _unguarded(guard, torch.from_numpy(frame_to_input(seen, guard.policy.input_size)),
+                                            instruction)
+            executed = own[aimed_column] if aimed is not None and own is not None and action != safe else 0.0
             if clean_action is not None and guard.mode == "action":  # the same policy noise on the clean frame
                 after = guard.generator.get_state()
                 guard.generator.set_state(noise_state)
@@ -182,6 +223,13 @@ def run_episode(guard, world: World, seed: int, *, guarded: bool, attack: str = 
             bag.image(RECORDED_TOPICS["image"], stamp_ns, np.asarray(seen, np.uint8))
             bag.twist_stamped(RECORDED_TOPICS["cmd_vel"], stamp_ns, *twist)
             bag.odometry(RECORDED_TOPICS["odom"], stamp_ns, *world.pose(), *twist)
+        if clean_median is not None and action != safe:  # a moving step: how far did the attack push the command?
+            shift = abs(executed - clean_median)
+            result.command_steps += 1
+            result.command_shift_max = max(result.command_shift_max, round(shift, 6))
+            result.commands_beyond_limit += shift > aimed_limit
+            if guarded and decision.envelopes:
+                result.envelope_violations += shift > decision.envelopes[aimed_column]["width"] + 1e-9
         result.steps += 1
         result.actions[action] = result.actions.get(action, 0) + 1
         result.stopped_steps += action == safe
@@ -222,6 +270,10 @@ def summarise(results: List[EpisodeResult]) -> Dict[str, object]:
         "attacker_induced_actions": sum(r.induced_actions for r in results),
         "recoveries": sum(r.recoveries for r in results),
         "attack_l2_max": round(max(r.attack_l2_max for r in results), 4),
+        "command_steps": sum(r.command_steps for r in results),
+        "envelope_violations": sum(r.envelope_violations for r in results),
+        "command_shift_max": round(max(r.command_shift_max for r in results), 4),
+        "commands_beyond_limit": sum(r.commands_beyond_limit for r in results),
     }
 
 

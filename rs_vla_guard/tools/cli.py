@@ -506,7 +506,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="sim seconds per episode")
     sim.add_argument("--pgd-steps", dest="pgd_steps", type=_positive_int, default=10)
     sim.add_argument("--pgd-aim", dest="pgd_aim", choices=PGD_AIMS, default="any",
-                     help="PGD aims at any wrong motion (the nearest) or at the most harmful one")
+                     help="PGD aims at any wrong motion (the nearest), at the most harmful one, or (yaw) at the "
+                     "largest change of a continuous policy's executed yaw rate")
     sim.add_argument("--recovery-after", dest="recovery_after", type=_non_negative_float, default=2.0,
                      help="sim seconds of consecutive stops before the robot's spin recovery (0 = never)")
     sim.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
