@@ -87,3 +87,25 @@ def test_the_attacker_dispatches_reproducibly_and_refuses_what_it_cannot_do(buil
         Attacker("noise", -1.0)
     with pytest.raises(ValueError, match="differentiable scores"):
         Attacker("pgd", 0.1).perturb(clean_left)
+
+
+def test_pgd_on_a_command_moves_it_further_than_noise_of_the_same_norm_and_stays_in_budget():
+    """pgd_aim yaw: PGD pushes a continuous policy's executed yaw away from its clean value (the tests' red
+    seeker, deterministic and differentiable), further than a random perturbation of the same norm."""
+    from rs_vla_guard.attacks import attack_objective
+    from rs_vla_guard.guard import Guard
+
+    guard = Guard.from_config({"policy": "python:guard_test_policies:red_seeker"})
+    clean = policy_input(scenes.render(scenes.Scene([scenes.Block("red", 0.3, 0.2)])), guard)
+    yaw = attack_objective(guard, INSTRUCTION, "yaw", smoothed=False)
+    with torch.no_grad():
+        start = float(yaw(clean[None])[0])
+    attacked, achieved = Attacker("pgd", 0.5, pgd_aim="yaw", pgd_steps=20).perturb(clean, scores=yaw)
+    noisy, _ = Attacker("noise", 0.5, seed=3).perturb(clean)
+    with torch.no_grad():
+        moved = float(yaw(policy_input(attacked, guard)[None])[0]) - start
+        by_noise = abs(float(yaw(policy_input(noisy, guard)[None])[0]) - start)
+    assert achieved <= 0.5 + 1e-6 and start > 0 and moved < 0  # a left turn is pushed right
+    assert abs(moved) > 5 * by_noise, (moved, by_noise)
+    with pytest.raises(Exception, match="no differentiable command"):
+        Guard.from_config({"policy": "builtin"}).attack_command(INSTRUCTION, "angular_z", smoothed=True)

@@ -32,3 +32,17 @@ def test_pgd_through_the_flow_steers_the_unguarded_pi0_but_not_the_guarded_one(p
     assert guarded.attack_l2_max <= eps + 1e-6 and unguarded.attack_l2_max <= eps + 1e-6
     assert unguarded.induced_actions > 0, unguarded
     assert guarded.induced_actions == 0, guarded
+
+
+def test_pgd_on_the_executed_yaw_keeps_the_guarded_median_within_its_certified_envelope(world):
+    """continuous_command median: on every attacked step the guarded robot executes, its yaw is within the
+    certified envelope's width of the clean frame's smoothed median yaw (2048 samples); the figures over
+    whole episodes are in the README."""
+    guard = Guard.from_config({"policy": "builtin-pi0", "continuous_command": "median", "certify_target": "both",
+                               "envelope_limits": "angular_z: 0.2"})
+    eps = guard.params["radius_threshold"]
+    result = simulate.run_episode(guard, world, SEEDS[1], guarded=True, attack="pgd", eps=eps, pgd_aim="yaw",
+                                  max_time_s=1.2, pgd_steps=5)
+    assert result.attack_l2_max <= eps + 1e-6
+    assert result.command_steps > 0 and result.envelope_violations == 0, result
+    assert result.steps == 6 and result.stopped_steps + result.command_steps == result.steps
