@@ -76,3 +76,22 @@ def test_its_median_command_and_envelopes(guard):
     yaw = decision.envelopes[1]
     assert decision.certified and decision.action == "turn_left"
     assert 0.4 <= decision.twist[1] <= 0.8 and yaw["low"] <= decision.twist[1] <= yaw["high"] and yaw["width"] <= 0.3
+
+
+def test_the_training_script_is_deterministic_for_a_seed_and_saves_a_loadable_action_token_model(tmp_path):
+    from rs_vla_guard import params as P
+    from rs_vla_guard.policies.builtin_tokens import train
+    from rs_vla_guard.policies.factory import detect_type, make_policy
+
+    for name in ("a", "b"):
+        train.main(["--steps", "3", "--batch-size", "8", "--seed", "5", "--eval-scenes", "10",
+                    "--out", str(tmp_path / name)])
+    first, second = ((tmp_path / n / "model.safetensors").read_bytes() for n in ("a", "b"))
+    assert first == second
+    report = (tmp_path / "a" / "training_report.json").read_text()
+    assert '"steps": 3' in report and '"seed": 5' in report
+    assert detect_type(str(tmp_path / "a")) == "tokens"
+    policy = make_policy({**P.defaults(), "policy": str(tmp_path / "a")}, torch.device("cpu"))
+    tokens = policy.decode(torch.rand(2, 3, *policy.input_size), "go to the red block")
+    assert tokens.shape == (2, 2) and bool((tokens >= len(policy.tokenizer) - 256).all())
+    assert policy.act(torch.rand(2, 3, *policy.input_size), "go to the red block").shape == (2, 1, 2)
