@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
 from .base import Policy, PolicyError
-from .statistics import STATS_FILE, ActionStats, read_stats  # noqa: F401  (their import path until now)
+from .statistics import STATS_FILE, ActionStats, read_stats
 from .transformers_vlm import PixelNormaliser, _autocast_dtype, _processor_size, _resolve_dtype, model_fingerprint
+
+
+# STATS_FILE and ActionStats were defined here; their old import path keeps working
+__all__ = ["ActionStats", "PI0Policy", "STATS_FILE", "load", "read_stats"]
 
 
 def load(path: str, params: Dict, device: torch.device) -> "PI0Policy":
