@@ -68,6 +68,17 @@ def patch(clean: torch.Tensor, eps: float, grey: float = 0.5, side: float = 0.4)
     return _fit_budget(clean, clean + opacity * (covered - clean), eps)
 
 
+def _ascend(clean: torch.Tensor, delta: torch.Tensor, gradient: torch.Tensor, eps: float, step_size: float) -> None:
+    """One L2 PGD step on ``delta`` in place: along the normalised gradient, back onto the eps ball, and
+    inside [0, 1] around ``clean``."""
+    with torch.no_grad():
+        delta += step_size * gradient / (gradient.norm() + 1e-12)
+        norm = delta.norm()
+        if norm > eps:
+            delta *= eps / norm
+        delta.copy_((clean + delta).clamp(0, 1) - clean)
+
+
 def pgd_command(clean: torch.Tensor, eps: float, command: Callable[[torch.Tensor], torch.Tensor], steps: int = 20,
                 step_size: Optional[float] = None) -> Tuple[np.ndarray, float]:
     """L2 PGD on a continuous command: move ``command`` (B inputs -> B values, differentiable; e.g. the
@@ -80,12 +91,7 @@ def pgd_command(clean: torch.Tensor, eps: float, command: Callable[[torch.Tensor
     delta = torch.zeros_like(clean, requires_grad=True)
     for _ in range(steps):
         (gradient,) = torch.autograd.grad(direction * command((clean + delta).unsqueeze(0))[0], delta)
-        with torch.no_grad():
-            delta += step_size * gradient / (gradient.norm() + 1e-12)
-            norm = delta.norm()
-            if norm > eps:
-                delta *= eps / norm
-            delta.copy_((clean + delta).clamp(0, 1) - clean)
+        _ascend(clean, delta, gradient, eps, step_size)
     return _fit_budget(clean, clean + delta.detach(), eps)
 
 
@@ -104,10 +110,5 @@ def pgd(clean: torch.Tensor, eps: float, log_likelihoods: Callable[[torch.Tensor
         is_target[targets] = True
         margin = scores[is_target].max() - scores[~is_target].max()
         (gradient,) = torch.autograd.grad(margin, delta)
-        with torch.no_grad():
-            delta += step_size * gradient / (gradient.norm() + 1e-12)
-            norm = delta.norm()
-            if norm > eps:
-                delta *= eps / norm
-            delta.copy_((clean + delta).clamp(0, 1) - clean)
+        _ascend(clean, delta, gradient, eps, step_size)
     return _fit_budget(clean, clean + delta.detach(), eps)

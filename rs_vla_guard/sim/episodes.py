@@ -45,7 +45,7 @@ import torch
 
 from .. import actions as A
 from ..attacks import ATTACKS, COMMAND_AIMS, Attacker, attack_objective
-from ..sampling import frame_to_input
+from ..sampling import frame_to_input, make_generator
 from ..tasks import blocks
 from ..guard import certificate_values
 from ..replay.bags import BagWriter
@@ -105,8 +105,6 @@ CLEAN_MEDIAN_SAMPLES = 2048  # noisy samples of the clean frame's smoothed media
 def _clean_smoothed_median(guard, pixels: torch.Tensor, instruction: str, column: int, seed: int) -> float:
     """The smoothed policy's median of one action dimension on a clean input, from CLEAN_MEDIAN_SAMPLES noisy
     samples drawn with their own generator (the guard's noise sequence is left alone)."""
-    from ..sampling import make_generator
-
     generator = make_generator(guard.policy.device, seed)
     values = []
     with torch.inference_mode():

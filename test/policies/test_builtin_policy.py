@@ -11,6 +11,7 @@ import torch
 
 from rs_vla_guard.tasks import blocks as scenes
 from rs_vla_guard.sampling import frame_to_input
+from heldout import heldout_frames
 
 pytestmark = pytest.mark.model
 
@@ -19,13 +20,7 @@ SCENES = 200
 
 
 def heldout(count=SCENES, seed=HELDOUT_SEED):
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(count):
-        scene, colour, action = scenes.random_scene(rng, margin=0.05)
-        size = [(160, 120), (128, 128), (320, 240)][i % 3]
-        out.append((scenes.render(scene, *size), scenes.instruction_for(colour), action))
-    return out
+    return heldout_frames(count, seed)
 
 
 def test_clean_accuracy_on_clear_heldout_scenes(builtin_guard):

@@ -12,6 +12,7 @@ import torch
 from rs_vla_guard.guard import Guard
 from rs_vla_guard.sampling import frame_to_input
 from rs_vla_guard.tasks import blocks
+from heldout import heldout_frames
 from tiny_vlms import per_image_generate
 
 pytestmark = pytest.mark.model
@@ -25,13 +26,7 @@ def guard():
 
 
 def heldout(count=SCENES, seed=HELDOUT_SEED):
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(count):
-        scene, colour, action = blocks.random_scene(rng, margin=0.05)
-        size = [(160, 120), (128, 128), (320, 240)][i % 3]
-        out.append((blocks.render(scene, *size), blocks.instruction_for(colour), action))
-    return out
+    return heldout_frames(count, seed)
 
 
 def test_it_loads_through_the_action_token_adapter(guard):

@@ -118,3 +118,31 @@ def training_and_heldout_views(count: int, seed: int):
     print(f"rendered {count} + 300 sim views in {time.time() - started:.0f}s; actions "
           f"{dict(zip(*np.unique(views.actions, return_counts=True)))}", flush=True)
     return views, heldout
+
+
+def optimisation_step(loss: torch.Tensor, model, optimiser, schedule, running, step: int, started: float) -> float:
+    """One step of every built-in training script: backward, clip the gradient norm to 1, step the optimiser
+    and the schedule; returns the running loss (exponential average), printed every 100 steps."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimiser.step()
+    schedule.step()
+    optimiser.zero_grad(set_to_none=True)
+    running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+    if step % 100 == 0:
+        print(f"step {step:5d} loss {running:.4f} lr {schedule.get_last_lr()[0]:.2e} {time.time() - started:.0f}s",
+              flush=True)
+    return running
+
+
+def heldout_scenes(seed: int, count: int):
+    """(inputs count x 3 x 64 x 64, instructions, ground-truth actions) of clear renderer scenes (margin 0.05)
+    from a seed training does not draw from: what the continuous policies' training scripts evaluate on."""
+    rng = np.random.default_rng(seed)
+    inputs, instructions, truths = [], [], []
+    for _ in range(count):
+        scene, colour, action = scenes.random_scene(rng, margin=0.05)
+        inputs.append(frame_to_input(scenes.render(scene, 160, 120), (IMAGE_SIZE, IMAGE_SIZE)))
+        instructions.append(scenes.instruction_for(colour))
+        truths.append(action)
+    return torch.from_numpy(np.stack(inputs)), instructions, truths

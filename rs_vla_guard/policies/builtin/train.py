@@ -27,8 +27,8 @@ from ...tasks import blocks as scenes
 from ..transformers_vlm import PixelNormaliser
 from . import MODEL_DIR
 from . import architecture as builtin
-from .data import (NOISE_LEVELS, TEMPLATES, SimViews, curriculum_at, optimiser_and_schedule, render_batch,
-                   training_and_heldout_views)
+from .data import (NOISE_LEVELS, TEMPLATES, SimViews, curriculum_at, optimisation_step, optimiser_and_schedule,
+                   render_batch, training_and_heldout_views)
 
 # The answer the policy learns for each action: the phrase score mode scores for it.
 ANSWERS = {action: canonical_phrase(action) for action in A.DEFAULT_ACTIONS}
@@ -172,15 +172,7 @@ def main(argv=None):
         noisy = pixels + sigmas * torch.randn(pixels.shape)
         rows, labels = batcher(instructions, actions)
         loss = model(input_ids=rows, pixel_values=normalise(noisy, processor), labels=labels).loss
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        optimiser.zero_grad(set_to_none=True)
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        if step % 100 == 0:
-            print(f"step {step:5d} loss {running:.4f} lr {schedule.get_last_lr()[0]:.2e} "
-                  f"{time.time() - started:.0f}s", flush=True)
+        running = optimisation_step(loss, model, optimiser, schedule, running, step, started)
         if step % args.eval_every == 0 or step == args.steps:
             clean, noisy_acc, cases = evaluate(model, processor, batcher, np.random.default_rng(eval_rng_seed))
             print(f"eval step {step}: clean {clean:.3f} noisy(0.25) {noisy_acc:.3f} by case {cases}", flush=True)

@@ -9,16 +9,9 @@ continuous controller (linear x, angular z) over a short chunk of steps.
 """
 import os
 
-from ..base import Probes
+from ..builtin import probes  # the block task's probe frames and instructions, as for the built-in VLM
 
 MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "models",
                          "builtin_pi0")
 POLICY_TYPE = "pi0"
-
-
-def probes() -> Probes:
-    """The block task's probe frames and instructions (as for the built-in VLM)."""
-    from ...tasks import blocks
-
-    frames, instructions = blocks.probes()
-    return Probes(frames, instructions)
+__all__ = ["MODEL_DIR", "POLICY_TYPE", "probes"]

@@ -21,10 +21,9 @@ import numpy as np
 import torch
 
 from ...oracles import BinningOracle
-from ...sampling import frame_to_input
 from ...tasks import blocks as scenes
-from ..builtin.data import (NOISE_LEVELS, TEMPLATES, curriculum_at, optimiser_and_schedule, render_batch,
-                            training_and_heldout_views)
+from ..builtin.data import (NOISE_LEVELS, TEMPLATES, curriculum_at, heldout_scenes, optimisation_step,
+                            optimiser_and_schedule, render_batch, training_and_heldout_views)
 from ..pi0 import ActionStats, PI0Policy
 from . import MODEL_DIR
 from . import architecture as arch
@@ -72,17 +71,6 @@ def evaluate(policy, oracle, inputs, instructions, truths, sigma=0.25, seed=0):
                      generator)
     return (round(float(np.mean([a == t for a, t in zip(clean, truths)])), 4),
             round(float(np.mean([a == t for a, t in zip(noisy, truths)])), 4))
-
-
-def heldout_scenes(seed: int, count: int):
-    rng = np.random.default_rng(seed)
-    inputs, instructions, truths = [], [], []
-    for _ in range(count):
-        scene, colour, action = scenes.random_scene(rng, margin=0.05)
-        inputs.append(frame_to_input(scenes.render(scene, 160, 120), (arch.IMAGE_SIZE, arch.IMAGE_SIZE)))
-        instructions.append(scenes.instruction_for(colour))
-        truths.append(action)
-    return torch.from_numpy(np.stack(inputs)), instructions, truths
 
 
 def main(argv=None):
@@ -138,15 +126,7 @@ def main(argv=None):
                                                          args.sim_fraction, with_commands=True)
         sigmas = torch.tensor(rng.choice(NOISE_LEVELS, size=args.batch_size), dtype=torch.float32).view(-1, 1, 1, 1)
         loss = flow_matching_loss(policy, pixels + sigmas * torch.randn(pixels.shape), instructions, commands)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        optimiser.zero_grad(set_to_none=True)
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        if step % 100 == 0:
-            print(f"step {step:5d} loss {running:.4f} lr {schedule.get_last_lr()[0]:.2e} "
-                  f"{time.time() - started:.0f}s", flush=True)
+        running = optimisation_step(loss, model, optimiser, schedule, running, step, started)
         if step % args.eval_every == 0 and step != args.steps:
             report_accuracy(step)
             save(model, processor, args.out)  # a usable checkpoint at every evaluation

@@ -9,16 +9,9 @@ task with two action tokens (forward speed, yaw rate), as OpenVLA answers with s
 """
 import os
 
-from ..base import Probes
+from ..builtin import probes  # the block task's probe frames and instructions, as for the built-in VLM
 
 MODEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "models",
                          "builtin_tokens")
 POLICY_TYPE = "tokens"
-
-
-def probes() -> Probes:
-    """The block task's probe frames and instructions (as for the other built-in policies)."""
-    from ...tasks import blocks
-
-    frames, instructions = blocks.probes()
-    return Probes(frames, instructions)
+__all__ = ["MODEL_DIR", "POLICY_TYPE", "probes"]

@@ -23,11 +23,11 @@ import numpy as np
 import torch
 
 from ...oracles import BinningOracle
-from ...sampling import frame_to_input
 from ...tasks import blocks as scenes
 from ..action_tokens import ActionTokenVLM
 from ..builtin import MODEL_DIR as BUILTIN_DIR
-from ..builtin.data import NOISE_LEVELS, TEMPLATES, curriculum_at, optimiser_and_schedule, render_batch
+from ..builtin.data import (NOISE_LEVELS, TEMPLATES, curriculum_at, heldout_scenes, optimisation_step,
+                            optimiser_and_schedule, render_batch)
 from ..statistics import ActionStats
 from . import MODEL_DIR
 from . import architecture as arch
@@ -76,23 +76,6 @@ def token_loss(model, processor, batcher: Batcher, pixels, instructions, command
     codec = batcher.codec
     log_probs = torch.log_softmax(logits[..., codec.first:codec.vocab_end].float(), -1)
     return -(targets * log_probs).sum(-1).mean()
-
-
-def heldout_scenes(seed: int, count: int):
-    rng = np.random.default_rng(seed)
-    inputs, instructions, truths = [], [], []
-    for _ in range(count):
-        scene, colour, action = scenes.random_scene(rng, margin=0.05)
-        inputs.append(frame_to_input(scenes.render(scene, 160, 120), (vlm_size(),) * 2))
-        instructions.append(scenes.instruction_for(colour))
-        truths.append(action)
-    return torch.from_numpy(np.stack(inputs)), instructions, truths
-
-
-def vlm_size() -> int:
-    from ..builtin import architecture as vlm
-
-    return vlm.IMAGE_SIZE
 
 
 def evaluate(model, processor, inputs, instructions, truths, sigma=0.25, seed=0):
@@ -154,15 +137,7 @@ def main(argv=None):
         sigmas = torch.tensor(rng.choice(NOISE_LEVELS, size=args.batch_size), dtype=torch.float32).view(-1, 1, 1, 1)
         loss = token_loss(model, processor, batcher, pixels + sigmas * torch.randn(pixels.shape), instructions,
                           commands)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimiser.step()
-        schedule.step()
-        optimiser.zero_grad(set_to_none=True)
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
-        if step % 100 == 0:
-            print(f"step {step:5d} loss {running:.4f} lr {schedule.get_last_lr()[0]:.2e} "
-                  f"{time.time() - started:.0f}s", flush=True)
+        running = optimisation_step(loss, model, optimiser, schedule, running, step, started)
         if step % args.eval_every == 0 and step != args.steps:
             print(f"eval step {step}: (clean, noisy 0.25) {evaluate(model, processor, *heldout)}", flush=True)
             save(model, processor, args.out)  # a usable checkpoint at every evaluation
