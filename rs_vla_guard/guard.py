@@ -349,12 +349,13 @@ class Guard:
 
     def _settle(self, params: Dict[str, Any]) -> None:
         """What follows from the parameters, computed once per change rather than per decision."""
-        problems = self._envelope_problems(params)
+        limits = A.parse_envelope_limits(params["envelope_limits"])
+        problems = self._envelope_problems(params, limits)
         if problems:
             raise P.ConfigError(problems)
         self.params = params
         self.config_hash = P.config_hash(params)
-        self.envelope_limits = A.parse_envelope_limits(params["envelope_limits"])
+        self.envelope_limits = limits
         # envelopes are computed when they are executed (median) or certified
         self.envelopes_on = self.mode == "action" and (params["continuous_command"] == "median"
                                                        or params["certify_target"] != "class")
@@ -362,9 +363,8 @@ class Guard:
         self._fallback_labels = {tuple(sorted(self.actions.index(a) for a in members)): A.set_label(members)
                                  for members in A.fallback_sets(params)}
 
-    def _envelope_problems(self, params: Dict[str, Any]) -> List[str]:
+    def _envelope_problems(self, params: Dict[str, Any], limits: Dict[str, float]) -> List[str]:
         """Envelope settings this guard's policy cannot honour (a phrase policy, an unknown dimension)."""
-        limits = A.parse_envelope_limits(params["envelope_limits"])
         if self.mode != "action":
             if params["certify_target"] != "class":
                 return [f"certify_target: {params['certify_target']} needs a continuous-action policy "
