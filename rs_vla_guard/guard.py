@@ -539,14 +539,34 @@ class Guard:
         With envelopes on, ``alpha`` is split evenly (Bonferroni) over the class test and every action
         dimension's envelope, so everything a decision reports holds together with probability >= 1 - alpha."""
         p = self.params
-        vectors: Optional[List[torch.Tensor]] = [] if self.envelopes_on else None
+        betting = p["certify_mode"] == "betting"
+        vectors: Optional[List[torch.Tensor]] = [] if self.envelopes_on or (betting and self.mode == "action") else None
         classify = self.classifier(instruction, state, record=vectors)
-        sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator)
+        sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator,
+                               include_clean=betting)
         hypotheses = 1 + len(self.dimensions) if self.envelopes_on else 1
         common = dict(sigma=p["sigma"], alpha=p["alpha"] / hypotheses, oracle_error=p["oracle_error"],
                       symmetric_oracle=p["symmetric_oracle"], fallbacks=list(self._fallback_labels))
         # f(clean input) is chosen without the estimation samples; if unmapped, n0 noisy samples select.
         clean_vector = None
+        if betting:
+            # The clean frame is row 0 of the first noisy batch; the test asks for its label after that draw.
+            clean_output: Dict[str, Any] = {}
+
+            def clean_candidate() -> Optional[int]:
+                if vectors is not None and vectors:
+                    clean_output["vector"] = [float(v) for v in vectors[0][0].tolist()]
+                    vectors[0] = vectors[0][1:]
+                return sampler.clean_label
+
+            certificate = certification.certify_betting(
+                sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=self.batch_size,
+                candidate=clean_candidate, n0=p["n0"], out_of_time=out_of_time, **common)
+            clean_vector = clean_output.get("vector")
+            if vectors is not None and not self.envelopes_on:
+                vectors.clear()
+            envelopes = self._envelopes(sampler, vectors, out_of_time, hypotheses) if self.envelopes_on else None
+            return certificate, clean_vector, envelopes
         if self.mode == "action":
             clean_actions = self.oracle.reduce(self.policy.act(clean[None], instruction, state, self.generator))
             label = int(self.oracle(clean_actions)[0])

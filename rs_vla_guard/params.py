@@ -60,7 +60,9 @@ PARAMETERS: List[Param] = [
     Param("policy_mode", "auto", "inference mode: auto picks score for phrase policies, action for vector ones",
           choices=("auto", "score", "generate", "action"), read_only=True),
     Param("device", "auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", read_only=True),
-    Param("dtype", "auto", "weights and CUDA autocast: auto (float32 on CPU, bfloat16/float16 on CUDA) or explicit",
+    Param("dtype", "auto", "weights and autocast: auto (float32 weights; bfloat16 autocast on CUDA, float16 where "
+          "bfloat16 is unsupported, and on CPUs that compute bfloat16 natively, none on other CPUs), float32 (full "
+          "precision everywhere) or explicit; bench reports the speed-up and the labels' agreement with float32",
           choices=("auto", "float32", "bfloat16", "float16"), read_only=True),
     Param("trust_remote_code", False, "allow a model directory's own Python code (off: only transformers' code)",
           read_only=True),
@@ -77,8 +79,9 @@ PARAMETERS: List[Param] = [
           "slower than idle, 1 thread 1.6x", low=0, high=1024, read_only=True),
     Param("batch_size", 64, "noisy images per forward pass; 0 = automatic (largest that fits on CUDA, 64 on CPU)",
           low=0, high=65_536, read_only=True),
-    Param("certify_mode", "sequential", "sequential (anytime-valid early stopping) or fixed (Cohen two-stage)",
-          choices=("sequential", "fixed")),
+    Param("certify_mode", "betting", "betting (anytime-valid e-process: looks cost nothing, stops early on "
+          "clear and on hopeless frames), sequential (Clopper-Pearson with alpha spent over looks, the test before "
+          "betting) or fixed (Cohen two-stage)", choices=("betting", "sequential", "fixed")),
     Param("oracle_error", 0.0, "bound eps on the oracle's label error; p_lower is reduced by it", low=0.0,
           high=0.5, high_open=True),
     Param("symmetric_oracle", False, "assume symmetric oracle errors: (p - eps) / (1 - 2 eps) (an assumption)"),

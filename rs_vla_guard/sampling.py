@@ -92,6 +92,7 @@ class NoisySampler:
         batch_size: int,
         generator: torch.Generator,
         clip: bool = False,
+        include_clean: bool = False,
     ):
         if clean_input.dim() != 3:
             raise ValueError("clean_input must be 3 x H x W")
@@ -102,6 +103,10 @@ class NoisySampler:
         self.generator = generator
         self.clip = clip
         self.drawn = 0
+        # With include_clean, the first forward pass also labels the clean input (row 0 of the first batch):
+        # the candidate costs no forward pass of its own. Its label is then in ``clean_label``.
+        self.clean_pending = bool(include_clean)
+        self.clean_label: Optional[int] = None
 
     def noisy_batch(self, m: int, out: Optional[torch.Tensor] = None) -> torch.Tensor:
         """m noisy copies x + e; written into ``out`` (m x C x H x W) when given, else a new tensor."""
@@ -114,19 +119,30 @@ class NoisySampler:
     def __call__(self, m: int) -> np.ndarray:
         labels = []
         remaining = int(m)
+        clean = 1 if self.clean_pending and remaining > 0 else 0
         # One buffer for every batch of the call: the classifier has consumed a batch before the next is
         # drawn (on CUDA, in stream order), and reusing it saves an allocation and page faults per batch.
-        buffer = torch.empty((min(remaining, self.batch_size),) + tuple(self.clean_input.shape),
+        buffer = torch.empty((min(remaining, self.batch_size) + clean,) + tuple(self.clean_input.shape),
                              device=self.clean_input.device, dtype=self.clean_input.dtype) if remaining > 0 else None
         while remaining > 0:
             size = min(remaining, self.batch_size)
-            labels.append(self.classify(self.noisy_batch(size, out=buffer[:size])))
+            if clean and not labels:  # the clean input rides in front of the first noisy batch
+                buffer[0].copy_(self.clean_input)
+                self.noisy_batch(size, out=buffer[1:size + 1])
+                labels.append(self.classify(buffer[:size + 1]))
+            else:
+                labels.append(self.classify(self.noisy_batch(size, out=buffer[:size])))
             remaining -= size
         self.drawn += int(m)
         if not labels:
             return np.zeros(0, np.int64)
         # One host transfer per call: the sequential test needs the counts, nothing more.
-        return torch.cat(labels).to("cpu", torch.int64).numpy()
+        result = torch.cat(labels).to("cpu", torch.int64).numpy()
+        if clean:
+            self.clean_pending = False
+            self.clean_label = None if result[0] < 0 else int(result[0])
+            result = result[1:]
+        return result
 
 
 CPU_AUTO_BATCH_SIZE = 64  # a 2-core CPU is saturated well below this; larger batches only add latency

@@ -29,7 +29,9 @@ def test_dtype_follows_the_device():
 
 def test_mixed_precision_is_used_on_cuda_unless_float32_is_asked_for():
     cuda = torch.device("cuda")
-    assert _autocast_dtype("auto", torch.device("cpu")) is None
+    assert _autocast_dtype("auto", torch.device("cpu"), bf16_supported=False) is None
+    assert _autocast_dtype("auto", torch.device("cpu"), bf16_supported=True) == torch.bfloat16
+    assert _autocast_dtype("float32", torch.device("cpu"), bf16_supported=True) is None
     assert _autocast_dtype("auto", cuda, bf16_supported=True) == torch.bfloat16
     assert _autocast_dtype("auto", cuda, bf16_supported=False) == torch.float16
     assert _autocast_dtype("bfloat16", cuda, bf16_supported=True) == torch.bfloat16

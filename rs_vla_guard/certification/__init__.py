@@ -3,6 +3,7 @@
 - :mod:`.bounds`: Clopper-Pearson bounds, the radius sigma * Phi^-1(p_lower), the oracle-error correction;
 - :mod:`.gaussian`: the Gaussian-L2 certificate, Cohen's fixed two-stage test and the anytime-valid
   sequential threshold test, with fallback-set hypotheses;
+- :mod:`.betting`: the default threshold test, an e-process (a mixture of bets) valid at every sample;
 - :mod:`.planning`: expected radius against samples, and the samples a target radius needs;
 - :mod:`.envelopes`: certified envelopes of continuous outputs (percentile smoothing), and their planning.
 
@@ -12,11 +13,13 @@ from .bounds import (check_parameters, lower_confidence_bound, oracle_corrected,
                      radius_from_lower_bound, upper_confidence_bound)
 from .gaussian import (ABSTAIN, BELOW_THRESHOLD, CERTIFIED, OUT_OF_TIME, Certificate, Sampler, certify_fixed,
                        certify_sequential, checkpoint_alpha, sequential_schedule, smallest_certifying_n)
+from .betting import certify_betting, first_look, look_schedule
 from .envelopes import Envelope, certify_envelopes, samples_for_envelope
 from .planning import expected_radius, radius_ceiling, samples_needed
 
 __all__ = [
-    "ABSTAIN", "BELOW_THRESHOLD", "CERTIFIED", "OUT_OF_TIME", "Certificate", "Envelope", "certify_envelopes",
+    "ABSTAIN", "BELOW_THRESHOLD", "CERTIFIED", "OUT_OF_TIME", "Certificate", "Envelope", "certify_betting",
+    "certify_envelopes", "first_look", "look_schedule",
     "samples_for_envelope", "Sampler", "certify_fixed",
     "certify_sequential", "check_parameters", "checkpoint_alpha", "expected_radius", "lower_confidence_bound",
     "oracle_corrected", "probability_for_radius", "radius_ceiling", "radius_from_lower_bound", "samples_needed",

@@ -169,12 +169,16 @@ def smallest_certifying_n(*, sigma: float, alpha: float, radius_threshold: float
                           symmetric_oracle: bool = False, certify_mode: str = "sequential",
                           n_limit: int = 10**9) -> Optional[int]:
     """The fewest estimation samples with which a unanimous count certifies ``radius_threshold``: at the
-    sequential test's first look (level alpha_1) or in fixed mode (level alpha). A configuration whose
+    sequential test's first look (level alpha_1), in fixed mode (level alpha) or by the betting e-process. A configuration whose
     ``n_max`` is below it can never certify; None when no number of samples up to ``n_limit`` can.
 
     Unanimous samples give p_lower = level^(1/n), which grows with n, so the answer is found by bisection.
     """
     check_parameters(sigma, alpha, oracle_error)
+    if certify_mode == "betting":
+        from .betting import first_look  # betting builds on this module
+        return first_look(sigma=sigma, alpha=alpha, radius_threshold=radius_threshold, n_max=n_limit,
+                          oracle_error=oracle_error, symmetric_oracle=symmetric_oracle)
     level = checkpoint_alpha(alpha, 1) if certify_mode == "sequential" else alpha
     p_star = probability_for_radius(radius_threshold, sigma)
 

@@ -42,6 +42,19 @@ def test_sequential_overclaims_at_most_alpha(p_true):
     assert bad / TRIALS <= TOLERANCE
 
 
+@pytest.mark.parametrize("p_true", [0.6, 0.69, 0.7, 0.9])
+def test_betting_overclaims_at_most_alpha(p_true):
+    """The default test: its confidence-sequence lower bound and its certificates, at any stopping sample."""
+    rng = np.random.default_rng(int(p_true * 1000) + 2)
+    bad = sum(
+        overclaims(certification.certify_betting(bernoulli(p_true, rng), sigma=SIGMA, alpha=ALPHA,
+                                                 radius_threshold=RADIUS_THRESHOLD, n_max=400, batch_size=32,
+                                                 candidate=0), p_true)
+        for _ in range(TRIALS)
+    )
+    assert bad / TRIALS <= TOLERANCE
+
+
 @pytest.mark.parametrize("p_true", [0.55, 0.68, 0.69, 0.7, 0.8, 0.95])
 def test_fixed_overclaims_at_most_alpha(p_true):
     rng = np.random.default_rng(int(p_true * 1000) + 1)
