@@ -74,9 +74,9 @@ PARAMETERS: List[Param] = [
           high=10.0),
     Param("n_max", 256, "most noisy samples per decision", low=1, high=1_000_000),
     Param("n0", 32, "selection samples (fixed mode, or when the clean output is unmapped)", low=1, high=100_000),
-    Param("torch_threads", 0, "CPU threads of the policy's forward passes, set at configure; 0 = torch's default "
-          "(all cores). On a robot whose CPU other nodes share, 1 is steadier: on 2 busy cores 2 threads were 3.5x "
-          "slower than idle, 1 thread 1.6x", low=0, high=1024, read_only=True),
+    Param("torch_threads", 0, "CPU threads of the policy's forward passes, set at configure; 0 = half the cores "
+          "(at least 1), which leaves the robot's other nodes room: on 2 cores beside two busy loops 2 threads were "
+          "3.5x slower than idle, 1 thread 1.6x", low=0, high=1024, read_only=True),
     Param("batch_size", 64, "noisy images per forward pass; 0 = automatic (largest that fits on CUDA, 64 on CPU)",
           low=0, high=65_536, read_only=True),
     Param("certify_mode", "betting", "betting (anytime-valid e-process: looks cost nothing, stops early on "

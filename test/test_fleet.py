@@ -54,5 +54,5 @@ def test_fleet_check_refuses_a_robot_that_could_never_certify():
     report = fleet.check(document)
     assert report["patient"] == []
     assert report["hopeful"] == ["n_max: 256 samples can never certify radius_threshold 0.5 at sigma 0.25, alpha "
-                                 "0.001: unanimous samples first do at n = 322; raise n_max to at least 322 or "
+                                 "0.001: unanimous samples first do at n = 323; raise n_max to at least 323 or "
                                  "lower radius_threshold"]

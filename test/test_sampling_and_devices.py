@@ -1,9 +1,11 @@
 """Device selection, mixed precision, seeded generators and automatic batch sizes."""
+import os
+
 import pytest
 import torch
 
 from rs_vla_guard.policies.transformers_vlm import TransformersVLM, _autocast_dtype, _resolve_dtype
-from rs_vla_guard.sampling import apply_torch_threads, make_generator, resolve_device
+from rs_vla_guard.sampling import apply_torch_threads, automatic_torch_threads, make_generator, resolve_device
 
 
 def test_auto_device_is_cuda_only_when_present():
@@ -98,10 +100,11 @@ def test_batch_size_zero_means_automatic_and_is_fixed_once(tiny_llava_dir):
         guard.update(batch_size=32)
 
 
-def test_torch_threads_sets_the_process_thread_count_and_zero_leaves_it():
+def test_torch_threads_sets_the_process_thread_count_and_zero_takes_half_the_cores():
     before = torch.get_num_threads()
     try:
         assert apply_torch_threads(1) == 1 == torch.get_num_threads()
-        assert apply_torch_threads(0) == 1  # 0: whatever the process has
+        assert apply_torch_threads(0) == max(1, len(os.sched_getaffinity(0)) // 2) == automatic_torch_threads()
+        assert torch.get_num_threads() == automatic_torch_threads()
     finally:
         torch.set_num_threads(before)

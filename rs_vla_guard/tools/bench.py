@@ -6,6 +6,8 @@ shared, noisy machine; absolute numbers are for the record only.
 from __future__ import annotations
 
 import resource
+import subprocess
+import sys
 import time
 from typing import Any, Dict, List
 
@@ -19,10 +21,14 @@ from ..sampling import NoisySampler, frame_to_input
 from ..tasks import blocks as scenes
 
 KEYS = (
-    "forward_images_per_s", "certify_samples_per_s", "throughput_ratio", "sequential_mean_samples",
-    "fixed_samples", "sample_ratio", "decision_agreement", "score_vs_generate_speedup", "latency_ms_p50",
-    "latency_ms_p99", "decisions_per_s", "peak_memory_mb",
+    "forward_images_per_s", "certify_samples_per_s", "throughput_ratio", "mean_samples", "sequential_mean_samples",
+    "fixed_samples", "sample_ratio", "sample_ratio_vs_sequential", "decision_agreement", "score_vs_generate_speedup",
+    "dtype_speedup", "label_agreement", "latency_ms_p50", "latency_ms_p99", "baseline_latency_ms_p50",
+    "latency_ratio", "contention_ratio", "decisions_per_s", "peak_memory_mb",
 )
+# The baseline of latency_ratio: the guard as it was before the betting test and bfloat16 autocast.
+BASELINE = {"dtype": "float32", "certify_mode": "sequential"}
+AGREEMENT_SCENES = 8  # scenes x one noisy batch each for label_agreement
 
 
 def bench_scenes(count: int, seed: int = 7) -> List[tuple]:
@@ -50,9 +56,29 @@ def _timed(function, repeats: int, device: torch.device) -> float:
     return best
 
 
-def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 3, plot_path: str = None
-        ) -> Dict[str, Any]:
-    """All figures of :data:`KEYS` plus the settings used; with ``plot_path``, also writes the PNG."""
+def contention_ratio(guard: Guard, items: List[tuple], loops: int, repeats: int) -> float:
+    """p50 decision latency beside ``loops`` busy-loop processes (a CPU-hogging neighbour, as on a robot
+    whose other nodes use the CPU) over the idle p50, measured back to back on the same scenes."""
+    def p50() -> float:
+        return float(np.median([guard.decide(frame, instruction).latency_ms
+                                for _ in range(repeats) for frame, instruction in items]))
+
+    idle = p50()
+    neighbours = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(loops)]
+    try:
+        time.sleep(0.5)  # let the scheduler see them
+        busy = p50()
+    finally:
+        for process in neighbours:
+            process.kill()
+            process.wait()
+    return busy / idle
+
+
+def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 3, plot_path: str = None,
+        contention_loops: int = 0) -> Dict[str, Any]:
+    """All figures of :data:`KEYS` plus the settings used; with ``plot_path``, also writes the PNG; with
+    ``contention_loops``, ``contention_ratio`` (else None)."""
     guard = Guard.from_config(overrides or {})
     p = guard.params
     device = guard.policy.device
@@ -88,18 +114,20 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
     forward_images_per_s = batches * batch / forward_s
     certify_samples_per_s = drawn / certify_s
 
-    # 3. Sequential against Cohen's fixed two-stage CERTIFY, same scenes, same alpha, n = n_max.
-    sequential, fixed, latencies = [], [], []
+    # 3. The configured test against the Clopper-Pearson sequential test and Cohen's fixed two-stage CERTIFY,
+    # same scenes, same alpha, n = n_max.
+    runs = {mode: [] for mode in dict.fromkeys((p["certify_mode"], "sequential", "fixed"))}
+    latencies = []
     for frame, instruction in items:
-        guard.update(certify_mode="sequential")
-        decision = guard.decide(frame, instruction)
-        sequential.append(decision)
-        latencies.append(decision.latency_ms)
-        guard.update(certify_mode="fixed")
-        fixed.append(guard.decide(frame, instruction))
+        for mode, decisions in runs.items():
+            guard.update(certify_mode=mode)
+            decisions.append(guard.decide(frame, instruction))
+        latencies.append(runs[p["certify_mode"]][-1].latency_ms)
     guard.update(certify_mode=p["certify_mode"])
-    agreement = np.mean([(s.certified, s.action) == (f.certified, f.action) for s, f in zip(sequential, fixed)])
-    sequential_mean = float(np.mean([d.n_samples for d in sequential]))
+    configured, fixed = runs[p["certify_mode"]], runs["fixed"]
+    agreement = np.mean([(s.certified, s.action) == (f.certified, f.action) for s, f in zip(configured, fixed)])
+    mean_samples = float(np.mean([d.n_samples for d in configured]))
+    sequential_mean = float(np.mean([d.n_samples for d in runs["sequential"]]))
     fixed_samples = float(np.mean([d.n_samples for d in fixed]))
 
     # 4. score vs generate for the same phrase decisions (generate only where the policy supports it), on a
@@ -120,21 +148,52 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
             score_s, generate_s = score_s + best_score, generate_s + best_generate
         speedup = generate_s / score_s
 
-    # 5. Latency of a full Guard.decide at the parameters given (defaults unless overridden).
-    for frame, instruction in items:
-        latencies.append(guard.decide(frame, instruction).latency_ms)
+    # 5. Latency of a full Guard.decide at the parameters given (defaults unless overridden), interleaved with
+    # the baseline (float32, the sequential test, its own clean forward) on the same scenes; and the labels and
+    # forward speed of the configured precision against float32 on the same noisy batches.
+    baseline = Guard.from_config({**(overrides or {}), **BASELINE})
+    baseline_latencies = []
+    for _ in range(repeats):
+        for frame, instruction in items:
+            latencies.append(guard.decide(frame, instruction).latency_ms)
+            baseline_latencies.append(baseline.decide(frame, instruction).latency_ms)
+    equal = total = 0
+    configured_s = float32_s = 0.0
+    for frame, instruction in items[:AGREEMENT_SCENES]:
+        pixels = torch.from_numpy(frame_to_input(frame, guard.policy.input_size)).to(device)
+        noisy = NoisySampler(classify, pixels, sigma=p["sigma"], batch_size=batch,
+                             generator=guard.generator).noisy_batch(batch)
+        functions = {"configured": guard.classifier(instruction), "float32": baseline.classifier(instruction)}
+        # action policies draw their own noise from each guard's generator: the same seed for both
+        labels = {}
+        for name, function in functions.items():
+            (guard if name == "configured" else baseline).generator.manual_seed(5)
+            labels[name] = function(noisy).cpu()
+        equal += int((labels["configured"] == labels["float32"]).sum())
+        total += int(noisy.shape[0])
+        configured_s += _timed(lambda: functions["configured"](noisy), repeats, device)
+        float32_s += _timed(lambda: functions["float32"](noisy), repeats, device)
+    baseline.release()
+    contention = contention_ratio(guard, items, contention_loops, repeats) if contention_loops > 0 else None
     peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     result = {
         "forward_images_per_s": round(forward_images_per_s, 1),
         "certify_samples_per_s": round(certify_samples_per_s, 1),
         "throughput_ratio": round(certify_samples_per_s / forward_images_per_s, 3),
+        "mean_samples": round(mean_samples, 1),
         "sequential_mean_samples": round(sequential_mean, 1),
         "fixed_samples": round(fixed_samples, 1),
-        "sample_ratio": round(sequential_mean / fixed_samples, 3),
+        "sample_ratio": round(mean_samples / fixed_samples, 3),
+        "sample_ratio_vs_sequential": round(mean_samples / sequential_mean, 3),
         "decision_agreement": round(float(agreement), 3),
         "score_vs_generate_speedup": round(speedup, 2) if speedup is not None else None,
+        "dtype_speedup": round(float32_s / configured_s, 2),
+        "label_agreement": round(equal / total, 4),
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 1),
         "latency_ms_p99": round(float(np.percentile(latencies, 99)), 1),
+        "baseline_latency_ms_p50": round(float(np.percentile(baseline_latencies, 50)), 1),
+        "latency_ratio": round(float(np.percentile(latencies, 50) / np.percentile(baseline_latencies, 50)), 3),
+        "contention_ratio": round(contention, 2) if contention is not None else None,
         "decisions_per_s": round(1000.0 / float(np.mean(latencies)), 2),
         "peak_memory_mb": {"host": round(peak_host, 1)},
         "settings": {
@@ -142,6 +201,9 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
             "batch_size": batch, "sigma": p["sigma"], "alpha": p["alpha"], "radius_threshold": p["radius_threshold"],
             "n_max": n, "n0": p["n0"], "scenes": len(items), "repeats": repeats,
             "torch_threads": torch.get_num_threads(), "fixed": f"n0={p['n0']} + n={n}",
+            "certify_mode": p["certify_mode"], "dtype": p["dtype"],
+            "autocast": str(getattr(guard.policy, "autocast_dtype", None)).replace("torch.", ""),
+            "baseline": dict(BASELINE), "contention_loops": contention_loops,
         },
     }
     if device.type == "cuda":

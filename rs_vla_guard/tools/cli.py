@@ -238,7 +238,8 @@ def cmd_bench(args) -> int:
     P.effective(overrides)
     if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
         raise UsageError(f"--plot: directory of {args.plot} does not exist")  # before minutes of measuring
-    result = bench.run(overrides, scene_count=args.scenes, repeats=args.repeats, plot_path=args.plot)
+    result = bench.run(overrides, scene_count=args.scenes, repeats=args.repeats, plot_path=args.plot,
+                       contention_loops=args.contention_loops)
     print(json.dumps(result) if args.json else bench.format_result(result))
     return 0
 
@@ -495,6 +496,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=5, help="timings keep the best of this many runs")
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--plot", help="write a PNG: latency histogram and expected vs measured radius")
+    bench.add_argument("--contention-loops", type=int, default=0, metavar="N",
+                       help="also measure contention_ratio: p50 latency beside N busy-loop processes over idle")
     add_guard_options(bench)
     bench.set_defaults(func=cmd_bench)
 

@@ -74,7 +74,7 @@ def token_model_dir(request, tmp_path_factory):
 
 @pytest.mark.model
 def test_batched_decoding_equals_per_image_generate_token_for_token(token_model_dir):
-    guard = Guard.from_config({"policy": token_model_dir, "allow_blind_policy": True})
+    guard = Guard.from_config({"policy": token_model_dir, "allow_blind_policy": True, "dtype": "float32"})
     policy = guard.policy
     assert type(policy).__name__ == "ActionTokenVLM" and guard.mode == "action"
     assert factory.detect_type(token_model_dir) == "tokens"
@@ -97,7 +97,7 @@ def test_batched_decoding_equals_per_image_generate_token_for_token(token_model_
 def test_a_configured_prompt_replaces_the_instruction_and_keeps_the_image_first(tmp_path):
     path = with_stats(save_tiny_llava_with_action_tokens(tmp_path / "m"))
     prompt = "In: What action should the robot take to {instruction}?\nOut:"
-    guard = Guard.from_config({"policy": path, "allow_blind_policy": True, "action_prompt": prompt})
+    guard = Guard.from_config({"policy": path, "allow_blind_policy": True, "action_prompt": prompt, "dtype": "float32"})
     text = guard.policy.prompt_text("go to the red block")
     assert text == "<image>In: What action should the robot take to go to the red block?\nOut:"
     decision = guard.decide(blocks.render(blocks.Scene([blocks.Block("red", 0.2, 0.2)])), "go to the red block")

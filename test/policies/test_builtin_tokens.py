@@ -22,7 +22,7 @@ SCENES = 200
 
 @pytest.fixture(scope="module")
 def guard():
-    return Guard.from_config({"policy": "builtin-tokens"})
+    return Guard.from_config({"policy": "builtin-tokens", "dtype": "float32"})  # exact comparisons
 
 
 def heldout(count=SCENES, seed=HELDOUT_SEED):

@@ -34,7 +34,7 @@ def tiny_pi0_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def policy(tiny_pi0_dir):
-    return factory.make_policy(params.effective({"policy": tiny_pi0_dir}), CPU)
+    return factory.make_policy(params.effective({"policy": tiny_pi0_dir, "dtype": "float32"}), CPU)
 
 
 def test_a_pi0_directory_is_detected_and_loaded_with_its_statistics(policy, tiny_pi0_dir):

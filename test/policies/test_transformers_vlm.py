@@ -35,7 +35,7 @@ def full_sequence_scores(policy, pixels, instruction, phrases):
 
 @pytest.mark.parametrize("fixture", ["tiny_llava_dir", "tiny_idefics3_dir"])
 def test_score_mode_equals_scoring_each_phrase_from_scratch(fixture, request):
-    policy = TransformersVLM.from_pretrained(request.getfixturevalue(fixture), device=CPU)
+    policy = TransformersVLM.from_pretrained(request.getfixturevalue(fixture), device=CPU, dtype="float32")
     assert isinstance(policy, Policy)
     pixels = torch.rand(3, 3, *policy.input_size, generator=torch.Generator().manual_seed(0))
     reference = full_sequence_scores(policy, pixels, "go to the red block", PHRASES)
@@ -49,7 +49,7 @@ def test_score_mode_equals_scoring_each_phrase_from_scratch(fixture, request):
 
 
 def test_phrases_sharing_tokens_and_of_different_lengths_score_exactly(tiny_llava_dir):
-    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
+    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU, dtype="float32")
     phrases = ["turn", "turn left", "turn left please", "go to the block", "stop", "left"]
     pixels = torch.rand(2, 3, *policy.input_size, generator=torch.Generator().manual_seed(1))
     reference = full_sequence_scores(policy, pixels, "find the blue block", phrases)
@@ -61,7 +61,7 @@ def test_phrases_sharing_tokens_and_of_different_lengths_score_exactly(tiny_llav
 
 @pytest.mark.parametrize("fixture,size", [("tiny_llava_dir", (64, 64)), ("tiny_idefics3_dir", (32, 32))])
 def test_generate_mode_returns_one_text_per_image(fixture, size, request):
-    policy = TransformersVLM.from_pretrained(request.getfixturevalue(fixture), device=CPU)
+    policy = TransformersVLM.from_pretrained(request.getfixturevalue(fixture), device=CPU, dtype="float32")
     assert policy.input_size == size
     texts = policy.generate(torch.rand(2, 3, *size), "go to the red block")
     assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
@@ -87,16 +87,16 @@ def test_a_policy_that_ignores_its_image_is_refused(blind_llava_dir):
 
 def test_missing_or_unsafe_model_directories_are_clear_errors(tmp_path):
     with pytest.raises(PolicyError, match="not found"):
-        TransformersVLM.from_pretrained(str(tmp_path / "nowhere"), device=CPU)
+        TransformersVLM.from_pretrained(str(tmp_path / "nowhere"), device=CPU, dtype="float32")
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "pytorch_model.bin").write_bytes(b"pickles are not loaded")
     with pytest.raises(PolicyError, match="safetensors"):
-        TransformersVLM.from_pretrained(str(tmp_path), device=CPU)
+        TransformersVLM.from_pretrained(str(tmp_path), device=CPU, dtype="float32")
     assert os.path.exists(tmp_path / "pytorch_model.bin")
 
 
 def test_release_frees_the_model(tiny_llava_dir):
-    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
+    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU, dtype="float32")
     policy.release()
     assert policy.model is None
 
@@ -114,7 +114,7 @@ def _refusing_tree(exact_tree):
 @pytest.mark.parametrize("fault", [_offset_tree, _refusing_tree], ids=["wrong scores", "raises"])
 def test_a_tree_layout_that_fails_its_check_is_never_used(tiny_llava_dir, fault):
     # Fault injection into the fast path: the scores must stay exact, from the plain layout.
-    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
+    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU, dtype="float32")
     policy._score_tree = fault(policy._score_tree)
     pixels = torch.rand(2, 3, *policy.input_size, generator=torch.Generator().manual_seed(2))
     reference = full_sequence_scores(policy, pixels, "go to the red block", PHRASES)
@@ -137,7 +137,7 @@ def test_a_prefix_cache_that_changes_the_prediction_is_not_used(tiny_llava_dir, 
         return inputs
 
     monkeypatch.setattr(transformers_vlm._Prepared, "after_prefix", forgetful)
-    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU)
+    policy = TransformersVLM.from_pretrained(tiny_llava_dir, device=CPU, dtype="float32")
     pixels = torch.rand(2, 3, *policy.input_size, generator=torch.Generator().manual_seed(4))
     reference = full_sequence_scores(policy, pixels, "go to the red block", PHRASES)
     for _ in range(2):

@@ -137,7 +137,7 @@ def test_invalid_parameters_are_rejected_and_threshold_changes_apply(ros):
         assert not ok and list(values)[0] in reason
     # A threshold that n_max samples can never certify is refused, with the n_max it would need.
     [(ok, reason)] = h.set_parameters(probe, radius_threshold=0.5)
-    assert not ok and "raise n_max to at least 322" in reason
+    assert not ok and "raise n_max to at least 323" in reason
     assert h.set_parameters(probe, radius_threshold=0.3) == [(True, "")]
     since = time.monotonic()
     at_new_threshold = lambda: any(  # noqa: E731

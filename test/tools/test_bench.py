@@ -20,4 +20,12 @@ def test_bench_json_has_exactly_the_documented_keys(tmp_path):
     assert set(report) == set(KEYS) | {"settings"}
     assert 0 < report["throughput_ratio"] and 0 < report["sample_ratio"] <= 1
     assert report["fixed_samples"] == report["settings"]["n0"] + report["settings"]["n_max"]
+    # the configured test (betting) against both older tests, the precision against float32, the whole
+    # decision against the baseline guard (float32, sequential test): ratios from this one run
+    assert report["settings"]["certify_mode"] == "betting" and report["settings"]["baseline"]["dtype"] == "float32"
+    assert report["mean_samples"] / report["sequential_mean_samples"] == pytest.approx(
+        report["sample_ratio_vs_sequential"], abs=1e-3)
+    assert 0 < report["label_agreement"] <= 1 and report["dtype_speedup"] > 0
+    assert report["latency_ratio"] == pytest.approx(report["latency_ms_p50"] / report["baseline_latency_ms_p50"],
+                                                    abs=2e-3)
     assert plot.stat().st_size > 10_000 and plot.read_bytes()[:4] == b"\x89PNG"

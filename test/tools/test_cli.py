@@ -75,7 +75,7 @@ def test_certify_on_a_border_frame_without_sets_stops(tmp_path):
 
 def test_a_threshold_that_can_never_certify_is_refused_before_any_model_loads(left_scene):
     result = run("certify", left_scene, "--instruction", "go to the red block", "--radius-threshold", "0.5")
-    assert result.returncode == 2 and "raise n_max to at least 322" in result.stderr
+    assert result.returncode == 2 and "raise n_max to at least 323" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
