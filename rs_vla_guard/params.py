@@ -60,9 +60,10 @@ PARAMETERS: List[Param] = [
     Param("policy_mode", "auto", "inference mode: auto picks score for phrase policies, action for vector ones",
           choices=("auto", "score", "generate", "action"), read_only=True),
     Param("device", "auto", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N", read_only=True),
-    Param("dtype", "auto", "weights and autocast: auto (float32 weights; bfloat16 autocast on CUDA, float16 where "
-          "bfloat16 is unsupported, and on CPUs that compute bfloat16 natively, none on other CPUs), float32 (full "
-          "precision everywhere) or explicit; bench reports the speed-up and the labels' agreement with float32",
+    Param("dtype", "auto", "weights and autocast: auto (CUDA: bfloat16 weights and autocast, float16 where "
+          "bfloat16 is unsupported; a CPU that computes bfloat16 natively: float32 weights under bfloat16 autocast; "
+          "other CPUs: float32), float32 (full precision everywhere) or explicit; bench reports the speed-up and the "
+          "labels' agreement with float32",
           choices=("auto", "float32", "bfloat16", "float16"), read_only=True),
     Param("trust_remote_code", False, "allow a model directory's own Python code (off: only transformers' code)",
           read_only=True),
