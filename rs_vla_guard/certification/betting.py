@@ -28,9 +28,9 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 import numpy as np
 from scipy.special import logsumexp
 
-from .bounds import check_parameters, oracle_corrected, probability_for_radius, radius_from_lower_bound
+from .bounds import check_parameters, oracle_corrected, probability_for_radius
 from .gaussian import (ABSTAIN, BELOW_THRESHOLD, OUT_OF_TIME, Certificate, Sampler, _count, _draw, _finish,
-                       _hypotheses, _passes, _reported)
+                       _hypotheses, _majority, _reported)
 
 UNANIMOUS_WEIGHT = 0.5
 PRIOR_SHAPE = 1.5
@@ -269,8 +269,3 @@ def certify_betting(
     h = _reported(lowers, p_star)
     return _finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
                    uppers[h], looks, fallback=hypotheses[h] if h else None)
-
-
-def _majority(counts: Dict[int, int]) -> Optional[int]:
-    mapped = {c: k for c, k in counts.items() if c >= 0}
-    return min(mapped, key=lambda c: (-mapped[c], c)) if mapped else None

@@ -74,14 +74,17 @@ def _draw(sample: Sampler, m: int) -> np.ndarray:
     return labels
 
 
+def _majority(counts: Dict[int, int]) -> Optional[int]:
+    """The most frequent mapped class (None when none is mapped); ties go to the smallest index so the
+    choice is deterministic."""
+    mapped = {c: k for c, k in counts.items() if c >= 0}
+    return min(mapped, key=lambda c: (-mapped[c], c)) if mapped else None
+
+
 def _select_candidate(sample: Sampler, n0: int) -> Optional[int]:
     counts: Dict[int, int] = {}
     _count(_draw(sample, n0), counts)
-    mapped = {c: k for c, k in counts.items() if c >= 0}
-    if not mapped:
-        return None
-    # Ties go to the smallest index so the choice is deterministic.
-    return min(mapped, key=lambda c: (-mapped[c], c))
+    return _majority(counts)
 
 
 def _hypotheses(candidate: Optional[int], fallbacks: Iterable[Iterable[int]]) -> List[Tuple[int, ...]]:
