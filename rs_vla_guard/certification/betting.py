@@ -30,7 +30,7 @@ from scipy.special import logsumexp
 
 from .bounds import check_parameters, oracle_corrected, probability_for_radius
 from .gaussian import (ABSTAIN, BELOW_THRESHOLD, OUT_OF_TIME, Certificate, Sampler, _count, _draw, _finish,
-                       _hypotheses, _majority, _reported)
+                       _hypotheses, _majority, _reported, check_test_arguments)
 
 UNANIMOUS_WEIGHT = 0.5
 PRIOR_SHAPE = 1.5
@@ -197,11 +197,7 @@ def certify_betting(
     ``candidate`` is None from the start). ``fallbacks`` and ``out_of_time`` behave as in
     :func:`~.gaussian.certify_sequential`.
     """
-    check_parameters(sigma, alpha, oracle_error)
-    if n_max <= 0 or batch_size <= 0:
-        raise ValueError(f"n_max and batch_size must be > 0, got {n_max}, {batch_size}")
-    if radius_threshold < 0:
-        raise ValueError(f"radius_threshold must be >= 0, got {radius_threshold}")
+    check_test_arguments(sigma, alpha, oracle_error, radius_threshold, n_max, batch_size)
     p_star = max(probability_for_radius(radius_threshold, sigma), 0.5)
     m = null_for(p_star, oracle_error, symmetric_oracle)
     hypotheses_bound = 1 + len(list(fallbacks))

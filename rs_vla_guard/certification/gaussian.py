@@ -238,6 +238,16 @@ def sequential_schedule(
     return schedule
 
 
+def check_test_arguments(sigma: float, alpha: float, oracle_error: float, radius_threshold: float, n_max: int,
+                         batch_size: int) -> None:
+    """ValueError for arguments no anytime threshold test (sequential or betting) can run with."""
+    check_parameters(sigma, alpha, oracle_error)
+    if n_max <= 0 or batch_size <= 0:
+        raise ValueError(f"n_max and batch_size must be > 0, got {n_max}, {batch_size}")
+    if radius_threshold < 0:
+        raise ValueError(f"radius_threshold must be >= 0, got {radius_threshold}")
+
+
 def certify_sequential(
     sample: Sampler,
     *,
@@ -279,11 +289,7 @@ def certify_sequential(
     further sample agreed with it (before drawing anything, when the configuration cannot certify within
     ``n_max`` at all). This decides nothing differently: it only skips samples that cannot matter.
     """
-    check_parameters(sigma, alpha, oracle_error)
-    if n_max <= 0 or batch_size <= 0:
-        raise ValueError(f"n_max and batch_size must be > 0, got {n_max}, {batch_size}")
-    if radius_threshold < 0:
-        raise ValueError(f"radius_threshold must be >= 0, got {radius_threshold}")
+    check_test_arguments(sigma, alpha, oracle_error, radius_threshold, n_max, batch_size)
     n_selection = 0
     if candidate is None:
         candidate, n_selection = _select_candidate(sample, n0), n0
