@@ -59,6 +59,7 @@ NO_COMMAND = "no_command"
 ESTOP = "estop"
 DISABLED = "disabled"
 ENVELOPE_TOO_WIDE = "envelope_too_wide"
+EXTENT_TOO_SMALL = "extent_too_small"
 
 # reason -> what it means (README and docs are checked against this list)
 REASONS: Dict[str, str] = {
@@ -81,6 +82,8 @@ REASONS: Dict[str, str] = {
     DISABLED: "the guard was disabled through its enable service",
     ENVELOPE_TOO_WIDE: "a certified envelope is wider than its envelope_limits entry at radius_threshold, or "
                        "(certify_target both) the smoothed median command lies outside the certified action's class",
+    EXTENT_TOO_SMALL: "an extent_checks entry (brightness, contrast, blur or shift) did not certify: the action may "
+                      "change within that much of the physical change",
 }
 STOP_REASONS: Tuple[str, ...] = tuple(r for r in REASONS if r != CERTIFIED)
 
@@ -125,6 +128,12 @@ def members_of(params: Dict[str, Any], label: str) -> List[str]:
 def parse_envelope_limits(text: str) -> Dict[str, float]:
     """'angular_z: 0.3, linear_x: 0.1' -> {'angular_z': 0.3, 'linear_x': 0.1} (widest certified envelope per
     named action dimension); '' -> {}. ValueError if malformed."""
+    return parse_named_values(text, "dimension: width")
+
+
+def parse_named_values(text: str, form: str = "name: value") -> Dict[str, float]:
+    """'a: 0.3, b: 0.1' -> {'a': 0.3, 'b': 0.1}, each value finite and > 0 (envelope limits, extent checks,
+    extent smoothing scales); '' -> {}. ValueError naming ``form`` if malformed or a name repeats."""
     limits: Dict[str, float] = {}
     for part in (text or "").split(","):
         if not part.strip():
@@ -138,7 +147,7 @@ def parse_envelope_limits(text: str) -> Dict[str, float]:
         except ValueError:
             width = float("nan")
         if not name or not width > 0 or width == float("inf"):
-            raise ValueError(f"{part.strip()!r} must be 'dimension: width' with a finite width > 0")
+            raise ValueError(f"{part.strip()!r} must be '{form}' with a finite value > 0")
         if name in limits:
             raise ValueError(f"{name!r} is listed twice")
         limits[name] = width

@@ -22,8 +22,10 @@ from . import params as P
 from .oracles import UNMAPPED, make_oracle
 from .policies.base import PolicyError, Probes, generic_probe_frames
 from .policies.factory import make_policy
-from .sampling import (NoisySampler, apply_torch_threads, auto_batch_size, frame_to_input, make_generator,
-                       predict_clean, resolve_device)
+from .certification import extent
+from .certification.extent import ExtentCertificate
+from .sampling import (NoisySampler, TransformSampler, apply_torch_threads, auto_batch_size, frame_to_input,
+                       make_generator, predict_clean, resolve_device)
 from .text import printable
 
 ATTACK_NOISE_DRAWS = 8  # fixed draws of a continuous policy's own noise that attack scores average over
@@ -34,7 +36,7 @@ ATTACK_SMOOTHING_DRAWS = 16  # fixed Gaussian draws an attack on the smoothed co
 # the latest decision (no new decision was ready within the control period, and its frame was still fresh).
 CERTIFICATE_KEYS = ("candidate", "certified", "radius", "p_lower", "n_samples", "counts", "reason", "sigma", "alpha",
                     "radius_threshold", "latency_ms", "image_age_ms", "model_id", "config_hash", "detail",
-                    "linear_x", "angular_z", "held", "radius_covers", "envelopes")
+                    "linear_x", "angular_z", "held", "radius_covers", "envelopes", "extents")
 RADIUS_CAP = 1e9  # an infinite radius (all samples agree at p_lower = 1) is written as this
 
 
@@ -66,6 +68,10 @@ def certificate_values(decision: Dict[str, Any], *, image_age_s: Optional[float]
         # each action dimension's certified [low, high] at radius_threshold (null: unbounded); "" when none
         "envelopes": json.dumps({e["name"]: [e["low"], e["high"]] for e in decision.get("envelopes") or ()})
         if decision.get("envelopes") else "",
+        # extent_checks: each transform's certified [low, high] of its parameter (shift: of the length of
+        # (dx, dy); null: unbounded); "" when none ran
+        "extents": json.dumps({e["transform"]: e["interval"] for e in decision.get("extents") or ()})
+        if decision.get("extents") else "",
     }
 
 
@@ -103,11 +109,15 @@ class Decision:
     # continuous policies with envelopes on: per action dimension, its certified envelope at radius_threshold
     # (name, low, high, median, width, limit, samples; an unbounded side is infinite)
     envelopes: Tuple[Dict[str, Any], ...] = ()
+    # extent_checks: per transform, its extent certificate (transform, certified, interval, radius, p_lower,
+    # n_samples, reason, extent_threshold); run only when the L2 certificate certified
+    extents: Tuple[Dict[str, Any], ...] = ()
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
         data["radius"] = _finite(self.radius)
         data["twist"], data["vector"] = list(self.twist), list(self.vector)
+        data["extents"] = [dict(e) for e in self.extents]
         # JSON has no infinity: an unbounded side (or limit) is null
         data["envelopes"] = [{k: (v if not isinstance(v, float) or np.isfinite(v) else None) for k, v in e.items()}
                              for e in self.envelopes]
@@ -359,6 +369,8 @@ class Guard:
         # envelopes are computed when they are executed (median) or certified
         self.envelopes_on = self.mode == "action" and (params["continuous_command"] == "median"
                                                        or params["certify_target"] != "class")
+        self.extent_smoothings = P.extent_smoothings(params)
+        self.extent_thresholds = P.extent_thresholds(params)
         # fallback set (sorted action indices, as certificates report it) -> its label as configured
         self._fallback_labels = {tuple(sorted(self.actions.index(a) for a in members)): A.set_label(members)
                                  for members in A.fallback_sets(params)}
@@ -376,7 +388,8 @@ class Guard:
 
     def _decision(self, started: float, reason: str, certificate=None, error: str = "",
                   clean_vector: Optional[Sequence[float]] = None,
-                  envelopes: Optional[Sequence[certification.Envelope]] = None) -> Decision:
+                  envelopes: Optional[Sequence[certification.Envelope]] = None,
+                  extents: Sequence[ExtentCertificate] = ()) -> Decision:
         p = self.params
         latency_ms = (time.perf_counter() - started) * 1e3
         if certificate is None:
@@ -397,12 +410,19 @@ class Guard:
                 median_vector = [envelope.clamp(envelope.median) for envelope in envelopes]
                 certified, reason, candidate_or_set = self._envelope_verdict(certificate, candidate_or_set,
                                                                              envelopes, median_vector)
+        if certified and self.extent_smoothings:
+            failed = [e for e in extents if not e.certified] or ([] if extents else ["not run"])
+            if failed:
+                certified = False
+                reason = (A.DEADLINE_EXCEEDED if any(getattr(e, "reason", "") == A.DEADLINE_EXCEEDED for e in failed)
+                          else A.EXTENT_TOO_SMALL)
         action = candidate_or_set if certified else p["safe_action"]
         twist, vector = self._command(action, clean_vector, median_vector) if certified else ((0.0, 0.0), ())
         return Decision(action, candidate, certified, certificate.radius, certificate.p_lower,
                         certificate.n_samples, counts, reason, latency_ms, p["sigma"], p["alpha"],
                         p["radius_threshold"], self.policy.model_id, self.mode, printable(error), self.config_hash,
-                        twist, vector, self.state_dim, self._envelope_records(envelopes))
+                        twist, vector, self.state_dim, self._envelope_records(envelopes),
+                        tuple(e.as_record() for e in extents))
 
     def _envelope_verdict(self, certificate, label: Optional[str], envelopes, median_vector):
         """(certified, reason, label) under ``certify_target`` once envelopes exist.
@@ -505,13 +525,15 @@ class Guard:
         except (ValueError, TypeError) as error:
             return self._decision(started, A.INVALID_IMAGE, error=str(error))
         try:
-            certificate, clean_vector, envelopes = self._certify(
-                torch.from_numpy(clean).to(self.policy.device), instruction.strip(),
-                self._time_budget(started, deadline_s), state_tensor)
+            clean_tensor, out_of_time = torch.from_numpy(clean).to(self.policy.device), self._time_budget(started, deadline_s)
+            certificate, clean_vector, envelopes = self._certify(clean_tensor, instruction.strip(), out_of_time,
+                                                                 state_tensor)
+            extents = (self._extents(clean_tensor, instruction.strip(), state_tensor, certificate, out_of_time)
+                       if certificate.certified and self.extent_smoothings else ())
         except Exception as error:  # any failure of the model must end in a stop, not a crash
             return self._decision(started, A.POLICY_ERROR, error=f"{type(error).__name__}: {error}")
         return self._decision(started, certificate.reason, certificate, clean_vector=clean_vector,
-                              envelopes=envelopes)
+                              envelopes=envelopes, extents=extents)
 
     def _time_budget(self, started: float, deadline_s: Optional[float]) -> Optional[Callable[[], bool]]:
         """``out_of_time`` for the sequential test: would one more batch end after the deadline?
@@ -536,15 +558,16 @@ class Guard:
         """(certificate, the policy's own clean-frame command for action mode else None, the envelopes when
         they are on else None).
 
-        With envelopes on, ``alpha`` is split evenly (Bonferroni) over the class test and every action
-        dimension's envelope, so everything a decision reports holds together with probability >= 1 - alpha."""
+        With envelopes on, ``alpha`` is split evenly (Bonferroni) over the class test, every action dimension's
+        envelope and every extent check, so everything a decision reports holds together with probability
+        >= 1 - alpha."""
         p = self.params
         betting = p["certify_mode"] == "betting"
         vectors: Optional[List[torch.Tensor]] = [] if self.envelopes_on or (betting and self.mode == "action") else None
         classify = self.classifier(instruction, state, record=vectors)
         sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator,
                                include_clean=betting)
-        hypotheses = 1 + len(self.dimensions) if self.envelopes_on else 1
+        hypotheses = self._hypotheses()
         common = dict(sigma=p["sigma"], alpha=p["alpha"] / hypotheses, oracle_error=p["oracle_error"],
                       symmetric_oracle=p["symmetric_oracle"], fallbacks=list(self._fallback_labels))
         # f(clean input) is chosen without the estimation samples; if unmapped, n0 noisy samples select.
@@ -583,6 +606,70 @@ class Guard:
                 candidate=candidate, n0=p["n0"], out_of_time=out_of_time, **common)
         envelopes = self._envelopes(sampler, vectors, out_of_time, hypotheses) if self.envelopes_on else None
         return certificate, clean_vector, envelopes
+
+    def _hypotheses(self) -> int:
+        """The tests one decision's alpha is split over: the class test, each envelope, each extent check."""
+        return 1 + (len(self.dimensions) if self.envelopes_on else 0) + len(self.extent_smoothings)
+
+    def _extents(self, clean: torch.Tensor, instruction: str, state: Optional[torch.Tensor], certificate,
+                 out_of_time: Optional[Callable[[], bool]] = None) -> Tuple[ExtentCertificate, ...]:
+        """Each ``extent_checks`` entry's threshold test for what the L2 certificate certified (its candidate,
+        or its fallback set), by transformation smoothing: samples of its own, its share of alpha. Stops at the
+        first that fails (the decision is a stop either way)."""
+        target = certificate.fallback or (certificate.candidate,)
+        classify = self.classifier(instruction, state)
+        results = []
+        for name, smoothing in self.extent_smoothings.items():
+            sampler = TransformSampler(classify, clean, smoothing, batch_size=self.batch_size, generator=self.generator)
+            result = extent.certify_extent_threshold(
+                sampler, smoothing, extent_threshold=self.extent_thresholds[name],
+                alpha=self.params["alpha"] / self._hypotheses(), n_max=self.params["n_max"],
+                batch_size=self.batch_size, target=target, out_of_time=out_of_time)
+            results.append(result)
+            if not result.certified:
+                break
+        return tuple(results)
+
+    def extent_smoothing(self, transform: str) -> extent.ExtentSmoothing:
+        """``transform``'s smoothing under this guard's ``extent_smoothing`` and ``extent_blur_smoothing``."""
+        if transform not in extent.TRANSFORMS:
+            raise ValueError(f"unknown transform {transform!r}; use {', '.join(extent.TRANSFORMS)}")
+        return P.extent_smoothings({**self.params, "extent_checks": f"{transform}: 1"})[transform]
+
+    def certify_extent(self, frame_rgb, instruction: str, transform: str, *, n: int, alpha: float,
+                       state=None) -> Tuple[Optional[str], ExtentCertificate]:
+        """(action, its extent certificate) for ``transform`` on one frame: the action is f on the clean frame
+        (None when unmapped: then nothing is certified), the interval the largest that ``n`` transformed
+        samples certify at ``alpha`` (``rs-vla-guard extent``)."""
+        classify, clean, smoothing = self._extent_inputs(frame_rgb, instruction, transform, state)
+        label = predict_clean(classify, clean)
+        sampler = TransformSampler(classify, clean, smoothing, batch_size=self.batch_size, generator=self.generator)
+        target = () if label is None else (label,)
+        return (None if label is None else self.actions[label],
+                extent.certify_extent(sampler, smoothing, n=n, alpha=alpha, target=target))
+
+    def extent_sweep(self, frame_rgb, instruction: str, transform: str, offsets: Sequence, *, samples: int,
+                     state=None) -> np.ndarray:
+        """The smoothed classifier along the parameter: for each offset delta (a number; shift: (dx, dy)), the
+        share of ``samples`` transformed samples h(delta + theta) in each action (len(offsets) x actions;
+        unmapped samples count in no column). What ``extent --plot`` draws and the brute-force checks sweep."""
+        classify, clean, smoothing = self._extent_inputs(frame_rgb, instruction, transform, state)
+        shares = np.zeros((len(offsets), len(self.actions)))
+        for row, offset in enumerate(offsets):
+            sampler = TransformSampler(classify, clean, smoothing, batch_size=self.batch_size,
+                                       generator=self.generator, offset=offset)
+            labels = sampler(samples)
+            shares[row] = np.bincount(labels[labels >= 0], minlength=len(self.actions)) / samples
+        return shares
+
+    def _extent_inputs(self, frame_rgb, instruction: str, transform: str, state):
+        """(f for the instruction, the clean input, the smoothing); ValueError for a bad frame or instruction."""
+        problem = instruction_problem(instruction, self.params)
+        if problem is not None:
+            raise ValueError(problem[1])
+        smoothing = self.extent_smoothing(transform)
+        clean = torch.from_numpy(self._input(frame_rgb)).to(self.policy.device)
+        return self.classifier(instruction.strip(), self._state_tensor(state)), clean, smoothing
 
     def _envelopes(self, sampler: NoisySampler, vectors: List[torch.Tensor],
                    out_of_time: Optional[Callable[[], bool]], hypotheses: int

@@ -120,6 +120,19 @@ PARAMETERS: List[Param] = [
     Param("envelope_samples", 256, "continuous_command median, certify_target envelope/both: the envelopes come "
           "from this many noisy samples (the first drawn; drawn on when the class test stopped sooner)", low=16,
           high=1_000_000),
+    Param("extent_checks", "", "physical changes every certified action must withstand, transform: extent, e.g. "
+          "'brightness: 0.15, blur: 1.0'; brightness: added to [0,1] pixel values, contrast: log factor k (pixels "
+          "times e^k), blur: added Gaussian-kernel variance (policy-input pixels^2, more blur only), shift: length "
+          "of (dx, dy) in policy-input pixels; each is certified by transformation smoothing for the action the L2 "
+          "certificate chose (alpha split over all tests) and a failing one stops with extent_too_small "
+          "('' = none)", allow_empty=True),
+    Param("extent_smoothing", "brightness: 0.2, contrast: 0.2, blur: 4, shift: 3", "smoothing scale per transform "
+          "of extent_checks: the standard deviation s of its Gaussian parameter noise (brightness, contrast, "
+          "shift), or blur's a of U[0, a] (s of |N(0, s^2)| with extent_blur_smoothing folded_gaussian); a larger "
+          "scale certifies larger extents but averages over more change", read_only=True),
+    Param("extent_blur_smoothing", "uniform", "blur's smoothing distribution: uniform U[0, a] (certifies up to "
+          "a (p_lower - 1/2), never beyond a/2) or folded_gaussian |N(0, s^2)| (s (Phi^-1(1/2 + p_lower/2) - "
+          "Phi^-1(3/4)), unbounded)", choices=("uniform", "folded_gaussian"), read_only=True),
     Param("arm_speed", 0.05, "arm: the speed of a move_* action in the table, and the cap of every end-effector "
           "axis of an executed arm command", low=0.0, high=10.0, read_only=True),
     Param("state_joints", "", "robot state for policies that take it: joint names to read, in order, from "
@@ -251,6 +264,9 @@ def validate(params: Dict[str, Any]) -> List[str]:
     envelope = {"continuous_command", "certify_target", "envelope_limits"}
     if not broken & envelope:
         problems += _envelope_problems(*(params.get(name, SCHEMA[name].default) for name in sorted(envelope)))
+    extents = {"extent_checks", "extent_smoothing", "extent_blur_smoothing", "certify_target"}
+    if not broken & extents:
+        problems += _extent_problems(*(params.get(name, SCHEMA[name].default) for name in sorted(extents)))
     if params.get("fleet_limits") and "fleet_limits" not in broken:
         try:
             limits = parse_limits(params["fleet_limits"])
@@ -315,7 +331,7 @@ def runtime_change(configured: Dict[str, Any], current: Dict[str, Any], changes:
     with, and the safety limits fixed at configure (``configured``) may only be tightened: no lower
     radius_threshold or oracle_error, no higher alpha or image_timeout_s, no longer instruction_timeout_s
     (or turning it off), symmetric_oracle not switched on, envelope checks only added or narrowed
-    (certify_target only to both). Speed caps are read-only, and every twist must
+    (certify_target only to both), extent checks only added or raised. Speed caps are read-only, and every twist must
     stay within them, so no accepted change can command a faster twist than the caps configured."""
     merged = effective({**current, **changes})
     problems = [f"{name}: read-only, needs a reconfigure" for name in changes
@@ -330,7 +346,7 @@ def runtime_change(configured: Dict[str, Any], current: Dict[str, Any], changes:
         elif (new - old) * direction < 0:
             bound = "below" if direction > 0 else "above"
             problems.append(f"{name}: {new} is {bound} the {old} configured; reconfigure to loosen it")
-    problems += _envelope_loosened(configured, merged, changes)
+    problems += _checks_loosened(configured, merged, changes)
     if changes.get("symmetric_oracle") and not configured["symmetric_oracle"]:
         problems.append("symmetric_oracle: may not be switched on at run time (it loosens every bound)")
     if problems:
@@ -338,8 +354,8 @@ def runtime_change(configured: Dict[str, Any], current: Dict[str, Any], changes:
     return merged
 
 
-def _envelope_loosened(configured: Dict[str, Any], merged: Dict[str, Any], changes: Dict[str, Any]) -> List[str]:
-    """Envelope checks may be added or narrowed at run time, never dropped or widened."""
+def _checks_loosened(configured: Dict[str, Any], merged: Dict[str, Any], changes: Dict[str, Any]) -> List[str]:
+    """Envelope and extent checks may be added or tightened at run time, never dropped or loosened."""
     problems = []
     strictness = {"class": 0, "envelope": 0, "both": 1}
     old_target, new_target = configured["certify_target"], merged["certify_target"]
@@ -351,6 +367,58 @@ def _envelope_loosened(configured: Dict[str, Any], merged: Dict[str, Any], chang
         for name, width in old_limits.items():
             if new_limits.get(name, float("inf")) > width:
                 problems.append(f"envelope_limits: {name} may only narrow at run time (configured {width})")
+    if "extent_checks" in changes:
+        old_extents, new_extents = extent_thresholds(configured), extent_thresholds(merged)
+        for name, extent in old_extents.items():
+            if new_extents.get(name, 0.0) < extent:
+                problems.append(f"extent_checks: {name} may only rise at run time (configured {extent:g})")
+    return problems
+
+
+def extent_thresholds(params: Dict[str, Any]) -> Dict[str, float]:
+    """``extent_checks`` as transform -> the extent its certificate must reach (ValueError if malformed)."""
+    return _extent_values(params["extent_checks"], "transform: extent")
+
+
+def extent_smoothings(params: Dict[str, Any]) -> Dict[str, Any]:
+    """transform -> its :class:`~.certification.extent.ExtentSmoothing`, for every entry of ``extent_checks``."""
+    from .certification import extent
+
+    scales = _extent_values(params["extent_smoothing"], "transform: scale")
+    return extent.smoothings(scales, params["extent_blur_smoothing"], names=list(extent_thresholds(params)))
+
+
+def _extent_values(text: str, form: str) -> Dict[str, float]:
+    from .certification.extent import TRANSFORMS
+
+    values = _actions.parse_named_values(text, form)
+    unknown = [name for name in values if name not in TRANSFORMS]
+    if unknown:
+        raise ValueError(f"unknown transform {unknown[0]!r}; use {', '.join(TRANSFORMS)}")
+    return values
+
+
+def _extent_problems(certify_target: str, extent_blur_smoothing: str, extent_checks: str,
+                     extent_smoothing: str) -> List[str]:
+    """Extent checks must name known transforms, with extents their smoothing can certify at all."""
+    problems = []
+    for name, text, form in (("extent_checks", extent_checks, "transform: extent"),
+                             ("extent_smoothing", extent_smoothing, "transform: scale")):
+        try:
+            _extent_values(text, form)
+        except ValueError as error:
+            problems.append(f"{name}: {error}")
+    if problems:
+        return problems
+    params = {"extent_checks": extent_checks, "extent_smoothing": extent_smoothing,
+              "extent_blur_smoothing": extent_blur_smoothing}
+    smoothings = extent_smoothings(params)
+    problems = [f"extent_checks: {name} {extent:g} is beyond what {smoothings[name].distribution} smoothing of "
+                f"scale {smoothings[name].scale:g} can certify (at most {smoothings[name].scale / 2:g}); raise its "
+                f"extent_smoothing" for name, extent in extent_thresholds(params).items()
+                if not smoothings[name].reachable(extent)]
+    if smoothings and certify_target == "envelope":
+        problems.append("extent_checks: certify the action class (certify_target class or both), not envelopes alone")
     return problems
 
 

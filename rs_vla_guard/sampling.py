@@ -7,11 +7,14 @@ once: there is no per-sample Python loop.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Callable, Optional, Tuple
 
 import numpy as np
 import torch
+
+from .certification.extent import FOLDED_GAUSSIAN, UNIFORM
 
 # f: a batch of [0,1] pixel tensors (B x 3 x H x W, on the device) -> class indices (B,), -1 = unmapped.
 BatchClassifier = Callable[[torch.Tensor], torch.Tensor]
@@ -208,3 +211,108 @@ def predict_clean(classify: BatchClassifier, clean_input: torch.Tensor) -> Optio
     """f(x) on the clean input: a candidate chosen independently of the noisy estimation samples."""
     label = int(classify(clean_input.unsqueeze(0))[0])
     return None if label < 0 else label
+
+
+class TransformSampler:
+    """Draws labels h(offset + theta) = f(T_{offset + theta}(x)) for one clean input x: the extent
+    certificate's samples (:mod:`rs_vla_guard.certification.extent`), theta from the transform's smoothing
+    distribution, every transform applied to a whole batch on the device.
+
+    ``offset`` (0 for a certificate) moves the smoothed classifier along the parameter: the brute-force
+    sweeps and the ``extent --plot`` curves evaluate G(offset) with it. Transforms are computed from the
+    observed frame in one step (never composed), so h is exactly the family the certificate is about."""
+
+    def __init__(self, classify: BatchClassifier, clean_input: torch.Tensor, smoothing, *, batch_size: int,
+                 generator: torch.Generator, offset=0.0):
+        if clean_input.dim() != 3:
+            raise ValueError("clean_input must be 3 x H x W")
+        self.classify = classify
+        self.clean_input = clean_input
+        self.smoothing = smoothing
+        self.batch_size = int(batch_size)
+        self.generator = generator
+        self.offset = torch.as_tensor(offset, dtype=torch.float32, device=clean_input.device).reshape(-1)
+        if self.offset.numel() not in (1, smoothing.dimensions):
+            raise ValueError(f"{smoothing.transform} takes an offset of {smoothing.dimensions} value(s)")
+        self.drawn = 0
+
+    def parameters(self, m: int) -> torch.Tensor:
+        """m draws of offset + theta (m x dimensions)."""
+        shape = (m, self.smoothing.dimensions)
+        device, scale = self.clean_input.device, self.smoothing.scale
+        if self.smoothing.distribution == UNIFORM:
+            theta = torch.rand(shape, device=device, generator=self.generator).mul_(scale)
+        else:
+            theta = torch.randn(shape, device=device, generator=self.generator).mul_(scale)
+            if self.smoothing.distribution == FOLDED_GAUSSIAN:
+                theta.abs_()
+        return theta.add_(self.offset)
+
+    def __call__(self, m: int) -> np.ndarray:
+        labels = []
+        remaining = int(m)
+        while remaining > 0:
+            size = min(remaining, self.batch_size)
+            batch = transform_batch(self.clean_input, self.smoothing.transform, self.parameters(size))
+            labels.append(self.classify(batch))
+            remaining -= size
+        self.drawn += int(m)
+        if not labels:
+            return np.zeros(0, np.int64)
+        return torch.cat(labels).to("cpu", torch.int64).numpy()
+
+
+def transform_batch(clean_input: torch.Tensor, transform: str, values: torch.Tensor) -> torch.Tensor:
+    """B copies of ``clean_input`` (C x H x W), copy i transformed by ``values[i]`` (B x dimensions):
+    brightness x + b; contrast x * e^k; blur: a Gaussian kernel of variance v (pixels^2), reflect padding;
+    shift: (dx, dy) pixels, bilinear, reflect padding. No clipping, so brightness and contrast compose
+    additively in their parameter, as the certificate's reading ("a frame b brighter") assumes."""
+    batch = values.shape[0]
+    pixels = clean_input.unsqueeze(0)
+    values = values.to(clean_input.dtype)
+    if transform == "brightness":
+        return pixels + values[:, :1, None, None]
+    if transform == "contrast":
+        return pixels * values[:, :1, None, None].exp()
+    if transform == "blur":
+        return _gaussian_blur(pixels.expand(batch, -1, -1, -1), values[:, 0].clamp(min=0.0))
+    if transform == "shift":
+        return _shift(pixels.expand(batch, -1, -1, -1), values[:, :2])
+    raise ValueError(f"unknown transform {transform!r}")
+
+
+def _gaussian_blur(pixels: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur with one variance per image (0 = unchanged), kernel to 3 standard deviations."""
+    height, width = pixels.shape[-2:]
+    half = int(math.ceil(3.0 * math.sqrt(float(variance.max())))) if variance.numel() else 0
+    half = min(half, height - 1, width - 1)
+    if half == 0:
+        return pixels.clone()
+    offsets = torch.arange(-half, half + 1, device=pixels.device, dtype=pixels.dtype)
+    weights = torch.exp(-offsets[None, :] ** 2 / (2.0 * variance[:, None].clamp(min=1e-12)))
+    weights = torch.where(variance[:, None] > 0, weights, (offsets[None, :] == 0).to(pixels.dtype))
+    weights = weights / weights.sum(dim=1, keepdim=True)
+    out = pixels
+    for dim in (3, 2):  # along rows, then columns
+        padding = (half, half, 0, 0) if dim == 3 else (0, 0, half, half)
+        padded = torch.nn.functional.pad(out, padding, mode="reflect")
+        size = out.shape[dim]
+        blurred = torch.zeros_like(out)
+        for j in range(2 * half + 1):
+            blurred += weights[:, j, None, None, None] * padded.narrow(dim, j, size)
+        out = blurred
+    return out
+
+
+def _shift(pixels: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Each image moved by (dx, dy) pixels (content moves right/down for positive values), bilinear, with
+    the frame reflected at its borders."""
+    batch, _, height, width = pixels.shape
+    ys = (torch.arange(height, device=pixels.device, dtype=pixels.dtype) + 0.5) * 2.0 / height - 1.0
+    xs = (torch.arange(width, device=pixels.device, dtype=pixels.dtype) + 0.5) * 2.0 / width - 1.0
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    grid = torch.stack((grid_x, grid_y), dim=-1).unsqueeze(0).repeat(batch, 1, 1, 1)
+    grid[..., 0] -= (shifts[:, 0] * 2.0 / width)[:, None, None]
+    grid[..., 1] -= (shifts[:, 1] * 2.0 / height)[:, None, None]
+    return torch.nn.functional.grid_sample(pixels, grid, mode="bilinear", padding_mode="reflection",
+                                           align_corners=False)

@@ -1,4 +1,4 @@
-"""The ``rs-vla-guard`` command: demo, certify, plan, scene, bench, sim, fleet.
+"""The ``rs-vla-guard`` command: demo, certify, extent, plan, scene, bench, sim, fleet, replay.
 
 Every failure the user can cause (bad arguments, unreadable image, invalid parameters, missing model)
 exits non-zero with a one-line message saying what was wrong. The guard's parameters are flags of every
@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import params as P
 from ..attacks import ATTACKS, PGD_AIMS
+from ..certification.extent import TRANSFORMS
 
 
 class UsageError(Exception):
@@ -132,6 +133,21 @@ def cmd_certify(args) -> int:
                   f"{envelope['radius']:g} (median {envelope['median']:.4g}, width {envelope['width']:.4g}{limit})")
         if decision.error:
             print(f"error: {decision.error}")
+    return 0
+
+
+def cmd_extent(args) -> int:
+    from ..guard import Guard
+    from . import extent
+
+    overrides = guard_overrides(args)
+    P.effective(overrides)
+    if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
+        raise UsageError(f"--plot: directory of {args.plot} does not exist")
+    frame = read_image(args.image)
+    guard = Guard.from_config(overrides)
+    record = extent.run(guard, frame, args.instruction, args.transform, samples=args.samples, plot_path=args.plot)
+    print(json.dumps(record) if args.json else extent.format_record(record))
     return 0
 
 
@@ -464,6 +480,19 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a further camera's image, for multi-camera policies (repeat, in the policy's order)")
     add_guard_options(cert)
     cert.set_defaults(func=cmd_certify)
+
+    extent = sub.add_parser("extent", help="the interval of a physical change (brightness, contrast, blur, shift) "
+                            "over which the smoothed action stays the same, on one image")
+    extent.add_argument("image")
+    extent.add_argument("--instruction", required=True)
+    extent.add_argument("--transform", required=True, choices=tuple(TRANSFORMS))
+    extent.add_argument("--samples", type=_positive_int, default=1000, help="transformed samples (default 1000); "
+                        "the smoothing is the extent_smoothing parameter's, the bound's error alpha")
+    extent.add_argument("--json", action="store_true", help="print one JSON object")
+    extent.add_argument("--plot", metavar="PNG", help="write the action shares against the parameter, the "
+                        "certified interval shaded")
+    add_guard_options(extent)
+    extent.set_defaults(func=cmd_extent)
 
     plan = sub.add_parser("plan", help="samples needed for a target radius (sample planning)")
     plan.add_argument("--radius", type=_positive_float, required=True)
