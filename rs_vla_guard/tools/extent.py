@@ -72,3 +72,36 @@ def format_record(record: Dict[str, Any]) -> str:
             f"({record['unit']}); p_lower {record['p_lower']:.4f} from {record['n_samples']} samples, "
             f"{record['smoothing']['distribution']} smoothing of scale {record['smoothing']['scale']:g}, "
             f"alpha {record['alpha']:g}")
+
+
+INSIDE_FRACTIONS = (0.5, 0.98)  # of the certified radius, each side (shift: along +-dx and +-dy)
+OUTSIDE_FRACTIONS = (1.5, 2.0)
+
+
+def brute_force(guard, frame, instruction: str, transform: str, *, samples: int, sweep_samples: int
+                ) -> Dict[str, Any]:
+    """Certify ``transform``'s extent with ``samples``, then estimate the smoothed classifier's majority with
+    ``sweep_samples`` at points inside the certified interval (:data:`INSIDE_FRACTIONS` of the radius) and
+    just outside it (:data:`OUTSIDE_FRACTIONS`): the check that no other action is the majority inside,
+    and that the interval is not vacuous (another one may be, outside). Returns the action, the radius,
+    and per point (offset, majority action, its share)."""
+    action, certificate = guard.certify_extent(frame, instruction, transform, n=samples, alpha=guard.params["alpha"])
+    smoothing = guard.extent_smoothing(transform)
+    record: Dict[str, Any] = {"transform": transform, "action": action, "radius": certificate.radius,
+                              "p_lower": certificate.p_lower, "inside": [], "outside": []}
+    if action is None or not certificate.certified:
+        return record
+    for side, fractions in (("inside", INSIDE_FRACTIONS), ("outside", OUTSIDE_FRACTIONS)):
+        offsets = []
+        for fraction in fractions:
+            distance = fraction * certificate.radius
+            if smoothing.dimensions == 2:
+                offsets += [(distance, 0.0), (-distance, 0.0), (0.0, distance), (0.0, -distance)]
+            else:
+                offsets += [distance] if smoothing.one_sided else [distance, -distance]
+        shares = guard.extent_sweep(frame, instruction, transform, offsets, samples=sweep_samples)
+        for offset, row in zip(offsets, shares):
+            majority = int(np.argmax(row))
+            record[side].append({"offset": offset, "majority": guard.actions[majority], "share": float(row[majority]),
+                                 "action_share": float(row[guard.actions.index(action)])})
+    return record
