@@ -264,7 +264,7 @@ def validate(params: Dict[str, Any]) -> List[str]:
     envelope = {"continuous_command", "certify_target", "envelope_limits"}
     if not broken & envelope:
         problems += _envelope_problems(*(params.get(name, SCHEMA[name].default) for name in sorted(envelope)))
-    extents = {"extent_checks", "extent_smoothing", "extent_blur_smoothing", "certify_target"}
+    extents = {"extent_checks", "extent_smoothing", "extent_blur_smoothing", "certify_target", "alpha", "n_max"}
     if not broken & extents:
         problems += _extent_problems(*(params.get(name, SCHEMA[name].default) for name in sorted(extents)))
     if params.get("fleet_limits") and "fleet_limits" not in broken:
@@ -398,9 +398,12 @@ def _extent_values(text: str, form: str) -> Dict[str, float]:
     return values
 
 
-def _extent_problems(certify_target: str, extent_blur_smoothing: str, extent_checks: str,
-                     extent_smoothing: str) -> List[str]:
-    """Extent checks must name known transforms, with extents their smoothing can certify at all."""
+def _extent_problems(alpha: float, certify_target: str, extent_blur_smoothing: str, extent_checks: str,
+                     extent_smoothing: str, n_max: int) -> List[str]:
+    """Extent checks must name known transforms, with extents their smoothing can certify within ``n_max``
+    samples at their share of ``alpha`` (at least one other test, the class test, shares it)."""
+    from .certification.extent import first_extent_look
+
     problems = []
     for name, text, form in (("extent_checks", extent_checks, "transform: extent"),
                              ("extent_smoothing", extent_smoothing, "transform: scale")):
@@ -412,11 +415,17 @@ def _extent_problems(certify_target: str, extent_blur_smoothing: str, extent_che
         return problems
     params = {"extent_checks": extent_checks, "extent_smoothing": extent_smoothing,
               "extent_blur_smoothing": extent_blur_smoothing}
-    smoothings = extent_smoothings(params)
-    problems = [f"extent_checks: {name} {extent:g} is beyond what {smoothings[name].distribution} smoothing of "
-                f"scale {smoothings[name].scale:g} can certify (at most {smoothings[name].scale / 2:g}); raise its "
-                f"extent_smoothing" for name, extent in extent_thresholds(params).items()
-                if not smoothings[name].reachable(extent)]
+    smoothings, thresholds = extent_smoothings(params), extent_thresholds(params)
+    for name, extent in thresholds.items():
+        smoothing = smoothings[name]
+        if smoothing.distribution == "uniform" and not smoothing.reachable(extent):
+            problems.append(f"extent_checks: {name} {extent:g} is beyond what {smoothing.distribution} smoothing "
+                            f"of scale {smoothing.scale:g} can certify (at most {smoothing.scale / 2:g}); raise its "
+                            f"extent_smoothing")
+        elif first_extent_look(smoothing, extent, alpha=alpha / (1 + len(thresholds)), n_max=n_max) is None:
+            problems.append(f"extent_checks: {name} {extent:g} needs more than n_max {n_max} samples even when all "
+                            f"agree ({smoothing.distribution} smoothing of scale {smoothing.scale:g}); raise n_max or "
+                            f"its extent_smoothing")
     if smoothings and certify_target == "envelope":
         problems.append("extent_checks: certify the action class (certify_target class or both), not envelopes alone")
     return problems

@@ -107,6 +107,9 @@ def test_extent_checks_are_validated_and_only_tighten_at_run_time():
     [problem] = P.validate({"extent_checks": "blur: 2.5"})
     assert "at most 2" in problem  # uniform U[0, 4] cannot certify more blur than 2
     assert P.validate({"extent_checks": "blur: 2.5", "extent_blur_smoothing": "folded_gaussian"}) == []
+    [problem] = P.validate({"extent_checks": "brightness: 0.45"})  # p* = 0.988 at alpha / 2: 500+ samples
+    assert "needs more than n_max 256 samples" in problem
+    assert P.validate({"extent_checks": "brightness: 0.45", "n_max": 1000}) == []
     configured = P.effective({"extent_checks": "brightness: 0.2"})
     P.runtime_change(configured, configured, {"extent_checks": "brightness: 0.3, blur: 1"})
     for looser in ("", "brightness: 0.1", "blur: 1"):

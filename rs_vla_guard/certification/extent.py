@@ -28,7 +28,7 @@ from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
 from scipy.stats import norm as _norm
 
-from .betting import certify_betting
+from .betting import certify_betting, first_look
 from .bounds import lower_confidence_bound
 from .gaussian import ABSTAIN, BELOW_THRESHOLD, CERTIFIED, Certificate, Sampler, _count, _draw
 
@@ -170,6 +170,16 @@ def certify_extent_threshold(sample: Sampler, smoothing: ExtentSmoothing, *, ext
     certificate = certify_betting(indicator, sigma=1.0, alpha=alpha, radius_threshold=float(_norm.ppf(p_star)),
                                   n_max=n_max, batch_size=batch_size, candidate=1, out_of_time=out_of_time)
     return _extent_certificate(smoothing, certificate, counts, extent_threshold)
+
+
+def first_extent_look(smoothing: ExtentSmoothing, extent_threshold: float, *, alpha: float,
+                      n_max: int) -> Optional[int]:
+    """The fewest samples with which unanimous agreement certifies ``extent_threshold`` (None when not even
+    ``n_max`` do, or no p_lower can): a configuration check, as for the L2 threshold."""
+    if not smoothing.reachable(extent_threshold):
+        return None
+    p_star = max(smoothing.probability_for(extent_threshold), 0.5)
+    return first_look(sigma=1.0, alpha=alpha, radius_threshold=float(_norm.ppf(p_star)), n_max=n_max)
 
 
 def certify_extent(sample: Sampler, smoothing: ExtentSmoothing, *, n: int, alpha: float,

@@ -2,6 +2,7 @@
 
 Runs the built-in policy at the default parameters; one node process serves the whole module, in order.
 """
+import json
 import time
 
 import numpy as np
@@ -199,3 +200,30 @@ def test_diagnostics_report_health_at_about_one_hertz(ros):
     assert values["lifecycle_state"] == "active" and len(values["config_hash"]) == 12
     assert int(values["torch_threads"]) >= 1  # what the forward passes run with (torch_threads: 0 = torch's)
     assert float(values["publish_rate_hz"]) > 1.0  # decisions at (up to) 5 Hz; the machine may be busy
+
+
+CLEAR = scenes.render(scenes.Scene([scenes.Block("red", 0.5, 0.15)]))
+DIM = scenes.render(scenes.Scene([scenes.Block("red", 0.5, 0.15)], light=0.6))  # certifies, but not 0.33 darker
+
+
+def test_extent_checks_publish_the_interval_and_stop_a_frame_with_a_smaller_margin(ros):
+    """Added at run time (a tightening), then dropped again: the configuration at configure had none."""
+    probe, _, _ = ros
+    assert h.set_parameters(probe, extent_checks="brightness: 0.33") == [(True, "")]
+    since = time.monotonic()
+    assert probe.wait_for(certified_since(probe, since, "move_forward"), 10, publish=publish_frames(probe, CLEAR)), \
+        [({kv.key: kv.value for kv in s.values}["reason"], {kv.key: kv.value for kv in s.values}["detail"]) for t, s in probe.certificates if t >= since][-3:]
+    probe.spin(0.3)
+    certified = [{kv.key: kv.value for kv in s.values} for t, s in probe.certificates if t >= since]
+    certified = [values for values in certified if values["reason"] == "certified"]
+    low, high = json.loads(certified[-1]["extents"])["brightness"]
+    assert low == -high and high >= 0.33
+    since = time.monotonic()
+    assert probe.wait_for(reason_since(probe, since, "extent_too_small"), 10, publish=publish_frames(probe, DIM))
+    stops = [{kv.key: kv.value for kv in s.values} for t, s in probe.certificates if t >= since]
+    stop = [values for values in stops if values["reason"] == "extent_too_small"][0]
+    assert stop["certified"] == "false" and json.loads(stop["extents"])["brightness"][1] < 0.33
+    assert any(m.twist.linear.x == 0.0 and m.twist.angular.z == 0.0 for t, m in probe.twists)
+    [(ok, reason)] = h.set_parameters(probe, extent_checks="brightness: 2")
+    assert not ok and "needs more than n_max 256 samples" in reason
+    assert h.set_parameters(probe, extent_checks="") == [(True, "")]
