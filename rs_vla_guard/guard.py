@@ -525,7 +525,8 @@ class Guard:
         except (ValueError, TypeError) as error:
             return self._decision(started, A.INVALID_IMAGE, error=str(error))
         try:
-            clean_tensor, out_of_time = torch.from_numpy(clean).to(self.policy.device), self._time_budget(started, deadline_s)
+            clean_tensor = torch.from_numpy(clean).to(self.policy.device)
+            out_of_time = self._time_budget(started, deadline_s)
             certificate, clean_vector, envelopes = self._certify(clean_tensor, instruction.strip(), out_of_time,
                                                                  state_tensor)
             extents = (self._extents(clean_tensor, instruction.strip(), state_tensor, certificate, out_of_time)

@@ -1,5 +1,6 @@
 """Extent certificates: how far a physical change (lighting, contrast, blur, a shifted camera) may go before
-the smoothed action changes (transformation smoothing; Li et al., CCS 2021, "TSS"; ``docs/theory.md`` §5).
+the smoothed action changes (transformation smoothing; Li et al., CCS 2021, "TSS"; ``docs/theory.md``
+section 8).
 
 Smooth over a transformation's parameter theta instead of pixels: with h(theta) = f(T_theta(x)) the base
 classifier on the observed frame x transformed by theta, the smoothed classifier at extent delta is

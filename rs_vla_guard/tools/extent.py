@@ -16,8 +16,8 @@ SWEEP_SAMPLES = 128  # transformed samples per plotted point
 def run(guard, frame, instruction: str, transform: str, *, samples: int,
         plot_path: Optional[str] = None) -> Dict[str, Any]:
     """The extent certificate of ``transform`` for the action on ``frame`` as a JSON-ready record (action,
-    interval, p_lower, samples, unit, smoothing) at the guard's ``alpha`` and ``extent_smoothing``; with ``plot_path``, a PNG of the smoothed action shares
-    against the parameter with the certified interval shaded."""
+    interval, p_lower, samples, unit, smoothing) at the guard's ``alpha`` and ``extent_smoothing``; with
+    ``plot_path``, a PNG of the smoothed action shares against the parameter, the certified interval shaded."""
     alpha = guard.params["alpha"]
     action, certificate = guard.certify_extent(frame, instruction, transform, n=samples, alpha=alpha)
     smoothing = guard.extent_smoothing(transform)
