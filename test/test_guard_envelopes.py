@@ -103,7 +103,7 @@ def test_a_deadline_before_the_envelope_samples_stops():
      "continuous_command to median"),
     ({"certify_target": "both", "continuous_command": "median"}, "needs at least one limit"),
     ({"envelope_limits": "angular_z 0.3"}, "dimension: width"),
-    ({"envelope_limits": "angular_z: -1"}, "finite width > 0"),
+    ({"envelope_limits": "angular_z: -1"}, "finite value > 0"),
     ({"envelope_limits": "angular_z: 0.3, angular_z: 0.2"}, "listed twice"),
 ])
 def test_bad_envelope_settings_are_refused_with_the_reason(overrides, problem):
