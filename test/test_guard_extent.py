@@ -119,7 +119,7 @@ def test_extent_checks_are_validated_and_only_tighten_at_run_time():
 
 @pytest.mark.model
 def test_brute_force_sweeps_find_no_other_majority_inside_any_certified_interval(builtin_guard):
-    """20 random built-in scenes, five per transform: the smoothed classifier's majority (64 samples per
+    """20 random built-in scenes, five per transform: the smoothed classifier's majority (48 samples per
     point, fixed seed) is the certified action at 0.5 and 0.98 of the radius on every side; some scene
     shows another majority at 1.5-2x the radius, so the intervals are not vacuous."""
     rng = np.random.default_rng(17)
@@ -129,7 +129,7 @@ def test_brute_force_sweeps_find_no_other_majority_inside_any_certified_interval
     for index in range(20):
         scene, colour, _ = scenes.random_scene(rng)
         record = brute_force(builtin_guard, scenes.render(scene), scenes.instruction_for(colour),
-                             transforms[index % 4], samples=256, sweep_samples=64)
+                             transforms[index % 4], samples=256, sweep_samples=48)
         certified += bool(record["inside"])
         assert all(point["majority"] == record["action"] for point in record["inside"]), record
         outside_changes += any(point["majority"] != record["action"] for point in record["outside"])
