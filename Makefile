@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv train-builtin train-builtin-pi0 train-builtin-tokens clean-venv
+.PHONY: demo test test-fast venv train-builtin train-builtin-pi0 train-builtin-tokens train-builtin-clip clean-venv
 
 venv: $(STAMP)
 
@@ -40,6 +40,10 @@ train-builtin-pi0: $(STAMP)
 # One run (~10 min on 2 cores): the built-in VLM with 256 action tokens, fine-tuned to answer in them.
 train-builtin-tokens: $(STAMP)
 	$(PY) -m rs_vla_guard.policies.builtin_tokens.train --steps 2500
+
+# One run (~10 min on 2 cores): the tiny CLIP, contrastive on the block task and its lighting prompts.
+train-builtin-clip: $(STAMP)
+	$(PY) -m rs_vla_guard.policies.builtin_clip.train
 
 clean-venv:
 	rm -rf $(VENV)

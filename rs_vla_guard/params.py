@@ -49,11 +49,12 @@ class Param:
 
 
 PARAMETERS: List[Param] = [
-    Param("policy", "builtin", "'builtin', 'builtin-pi0' or 'builtin-tokens' (the embedded policies), a local model "
+    Param("policy", "builtin", "'builtin', 'builtin-pi0', 'builtin-tokens' or 'builtin-clip' (the embedded policies), a local model "
           "directory, or python:package.module:factory (your own policy object)", read_only=True),
-    Param("policy_type", "auto", "adapter for a model directory: auto reads its config.json (pi0 -> pi0; an "
-          "image-text-to-text model with action tokens in its action_stats.json -> tokens; otherwise vlm)",
-          choices=("auto", "vlm", "pi0", "tokens"), read_only=True),
+    Param("policy_type", "auto", "adapter for a model directory: auto reads its config.json (pi0 -> pi0; clip or "
+          "siglip -> clip, a dual encoder scoring action prompts; an image-text-to-text model with action tokens in "
+          "its action_stats.json -> tokens; otherwise vlm)", choices=("auto", "vlm", "pi0", "tokens", "clip"),
+          read_only=True),
     Param("action_prompt", "", "action-token models: the prompt, {instruction} replaced (OpenVLA: 'In: What action "
           "should the robot take to {instruction}?', a newline, 'Out:'); '' = the model's own (action_stats.json, else its "
           "chat template)", allow_empty=True, read_only=True),

@@ -1,4 +1,4 @@
-"""The ``rs-vla-guard`` command: demo, certify, extent, oracle-eval, plan, scene, bench, sim, fleet, replay.
+"""The ``rs-vla-guard`` command: demo, certify, extent, semantic, oracle-eval, plan, scene, bench, sim, fleet, replay.
 
 Every failure the user can cause (bad arguments, unreadable image, invalid parameters, missing model)
 exits non-zero with a one-line message saying what was wrong. The guard's parameters are flags of every
@@ -148,6 +148,31 @@ def cmd_extent(args) -> int:
     guard = Guard.from_config(overrides)
     record = extent.run(guard, frame, args.instruction, args.transform, samples=args.samples, plot_path=args.plot)
     print(json.dumps(record) if args.json else extent.format_record(record))
+    return 0
+
+
+def cmd_semantic(args) -> int:
+    import torch
+
+    from ..guard import Guard
+    from ..policies.dual_encoder import semantic_certificate
+
+    overrides = guard_overrides(args)
+    overrides.setdefault("policy", "builtin-clip")
+    P.effective(overrides)
+    frame = read_image(args.image)
+    guard = Guard.from_config(overrides)
+    pixels = torch.from_numpy(guard._input(frame))
+    result = semantic_certificate(guard.policy, pixels, args.instruction.strip(), guard.phrases, args.source,
+                                  args.target)[0]
+    record = {"source": args.source, "target": args.target, **result.as_record(guard.actions)}
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    low, high = record["interval_fraction_of_target"]
+    print(f"{record['predicted']} for every change from {args.source!r} towards {args.target!r} of extent in "
+          f"[{low:.3f}, {high:.3f}] of the whole change ([{result.low:.4f}, {result.high:.4f}] rad; the target "
+          f"is at {result.phi_target:.4f} rad); limited by {record['limited_by'][0]} and {record['limited_by'][1]}")
     return 0
 
 
@@ -515,6 +540,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "certified interval shaded")
     add_guard_options(extent)
     extent.set_defaults(func=cmd_extent)
+
+    semantic = sub.add_parser("semantic", help="dual encoders: the extent of a text-defined change (source -> "
+                              "target prompt) over which the predicted action stays the same, in closed form")
+    semantic.add_argument("image")
+    semantic.add_argument("--instruction", required=True)
+    semantic.add_argument("--source", default="a photo in daylight", help="the prompt the change starts from")
+    semantic.add_argument("--target", default="a photo at night", help="the prompt the change goes towards")
+    semantic.add_argument("--json", action="store_true", help="print one JSON object")
+    add_guard_options(semantic)
+    semantic.set_defaults(func=cmd_semantic)
 
     oracle_eval = sub.add_parser("oracle-eval", help="measure an oracle's error on labelled answers: the bound to "
                                  "use as oracle_error")
