@@ -2,14 +2,11 @@
 (extent_too_small, the alpha split, the certificate's intervals), the brute-force sweep on built-in scenes,
 and ``rs-vla-guard extent``."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 
-from paths import ROOT
 from rs_vla_guard import params as P
 from rs_vla_guard.certification.extent import ExtentSmoothing
 from rs_vla_guard.guard import Guard, certificate_values
@@ -138,24 +135,22 @@ def test_brute_force_sweeps_find_no_other_majority_inside_any_certified_interval
 
 # ---------------------------------------------------------------- the command
 
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "rs_vla_guard", *args], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT)
-
-
 @pytest.mark.model
-def test_extent_command_prints_the_interval_and_plots_it(tmp_path):
+def test_extent_command_prints_the_interval_and_plots_it(tmp_path, capsys):
     import cv2
+
+    from rs_vla_guard.tools.cli import main
 
     image = str(tmp_path / "scene.png")
     cv2.imwrite(image, cv2.cvtColor(frame(x=0.4), cv2.COLOR_RGB2BGR))
     plot = tmp_path / "shift.png"
-    result = run("extent", image, "--instruction", INSTRUCTION, "--transform", "shift", "--samples", "256", "--json",
-                 "--plot", str(plot))
-    assert result.returncode == 0, result.stderr
-    record = json.loads(result.stdout)
+    assert main(["extent", image, "--instruction", INSTRUCTION, "--transform", "shift", "--samples", "256", "--json",
+                 "--plot", str(plot), "--sweep-samples", "32"]) == 0
+    record = json.loads(capsys.readouterr().out)
     assert record["action"] == "move_forward" and record["n_samples"] == 256 and record["transform"] == "shift"
     assert record["interval"][0] == 0.0 and record["interval"][1] > 0 and 0.5 < record["p_lower"] < 1
     assert plot.stat().st_size > 10_000 and cv2.imread(str(plot)) is not None
-    bad = run("extent", image, "--instruction", INSTRUCTION, "--transform", "blur", "--extent-smoothing", "blur: 0")
-    assert bad.returncode == 2 and "extent_smoothing" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    assert main(["extent", image, "--instruction", INSTRUCTION, "--transform", "blur", "--extent-smoothing",
+                 "blur: 0"]) == 2
+    error = capsys.readouterr().err
+    assert "extent_smoothing" in error and len(error.strip().splitlines()) == 1

@@ -146,7 +146,8 @@ def cmd_extent(args) -> int:
         raise UsageError(f"--plot: directory of {args.plot} does not exist")
     frame = read_image(args.image)
     guard = Guard.from_config(overrides)
-    record = extent.run(guard, frame, args.instruction, args.transform, samples=args.samples, plot_path=args.plot)
+    record = extent.run(guard, frame, args.instruction, args.transform, samples=args.samples, plot_path=args.plot,
+                        sweep_samples=args.sweep_samples)
     print(json.dumps(record) if args.json else extent.format_record(record))
     return 0
 
@@ -536,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     extent.add_argument("--samples", type=_positive_int, default=1000, help="transformed samples (default 1000); "
                         "the smoothing is the extent_smoothing parameter's, the bound's error alpha")
     extent.add_argument("--json", action="store_true", help="print one JSON object")
+    extent.add_argument("--sweep-samples", dest="sweep_samples", type=_positive_int, default=128,
+                        help="--plot: transformed samples per plotted point (default 128)")
     extent.add_argument("--plot", metavar="PNG", help="write the action shares against the parameter, the "
                         "certified interval shaded")
     add_guard_options(extent)

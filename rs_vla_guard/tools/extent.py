@@ -14,7 +14,7 @@ SWEEP_SAMPLES = 128  # transformed samples per plotted point
 
 
 def run(guard, frame, instruction: str, transform: str, *, samples: int,
-        plot_path: Optional[str] = None) -> Dict[str, Any]:
+        plot_path: Optional[str] = None, sweep_samples: int = SWEEP_SAMPLES) -> Dict[str, Any]:
     """The extent certificate of ``transform`` for the action on ``frame`` as a JSON-ready record (action,
     interval, p_lower, samples, unit, smoothing) at the guard's ``alpha`` and ``extent_smoothing``; with
     ``plot_path``, a PNG of the smoothed action shares against the parameter, the certified interval shaded."""
@@ -29,12 +29,13 @@ def run(guard, frame, instruction: str, transform: str, *, samples: int,
         values = np.linspace(low, high, SWEEP_POINTS)
         # shift sweeps dx (dy = 0): one direction of the certified disc
         offsets = [(float(v), 0.0) for v in values] if smoothing.dimensions == 2 else [float(v) for v in values]
-        shares = guard.extent_sweep(frame, instruction, transform, offsets, samples=SWEEP_SAMPLES)
-        plot(values, shares, guard.actions, record, plot_path)
+        shares = guard.extent_sweep(frame, instruction, transform, offsets, samples=sweep_samples)
+        plot(values, shares, guard.actions, record, plot_path, sweep_samples)
     return record
 
 
-def plot(values: np.ndarray, shares: np.ndarray, actions, record: Dict[str, Any], path: str) -> None:
+def plot(values: np.ndarray, shares: np.ndarray, actions, record: Dict[str, Any], path: str,
+         sweep_samples: int = SWEEP_SAMPLES) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +54,7 @@ def plot(values: np.ndarray, shares: np.ndarray, actions, record: Dict[str, Any]
     axes.axhline(0.5, color="k", linestyle=":", linewidth=0.8)
     axes.set_xlabel(f"{record['transform']} ({record['unit']})" + (", dx with dy = 0" if record["transform"] == "shift"
                                                                    else ""))
-    axes.set_ylabel(f"share of {SWEEP_SAMPLES} smoothed samples")
+    axes.set_ylabel(f"share of {sweep_samples} smoothed samples")
     axes.set_ylim(-0.02, 1.02)
     axes.set_title(f"{record['transform']}: p_lower {record['p_lower']:.3f} from {record['n_samples']} samples, "
                    f"alpha {record['alpha']:g}", fontsize=9)

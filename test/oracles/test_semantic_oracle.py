@@ -4,8 +4,6 @@ shipped labelled answers; ``rs-vla-guard oracle-eval``; and the guard in generat
 applied."""
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -83,15 +81,11 @@ def test_measured_error_on_the_shipped_answers(oracle):
     assert keyword["wrong"] == 0 and keyword["coverage"] < heldout["coverage"]  # what the embeddings add
 
 
-def run(*args):
-    return subprocess.run([sys.executable, "-m", "rs_vla_guard", *args], capture_output=True, text=True, timeout=300,
-                          cwd=ROOT)
+def test_oracle_eval_prints_the_bound(capsys):
+    from rs_vla_guard.tools.cli import main
 
-
-def test_oracle_eval_prints_the_bound():
-    result = run("oracle-eval", HELDOUT, "--oracle", "semantic", "--json")
-    assert result.returncode == 0, result.stderr
-    report = json.loads(result.stdout)
+    assert main(["oracle-eval", HELDOUT, "--oracle", "semantic", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
     assert report["oracle"] == "semantic" and report["answers"] == 116 and 0 < report["oracle_error"] < 0.1
 
 
