@@ -411,10 +411,10 @@ class Guard:
                 certified, reason, candidate_or_set = self._envelope_verdict(certificate, candidate_or_set,
                                                                              envelopes, median_vector)
         if certified and self.extent_smoothings:
-            failed = [e for e in extents if not e.certified] or ([] if extents else ["not run"])
-            if failed:
+            failed = [e for e in extents if not e.certified]
+            if failed or not extents:
                 certified = False
-                reason = (A.DEADLINE_EXCEEDED if any(getattr(e, "reason", "") == A.DEADLINE_EXCEEDED for e in failed)
+                reason = (A.DEADLINE_EXCEEDED if any(e.reason == A.DEADLINE_EXCEEDED for e in failed)
                           else A.EXTENT_TOO_SMALL)
         action = candidate_or_set if certified else p["safe_action"]
         twist, vector = self._command(action, clean_vector, median_vector) if certified else ((0.0, 0.0), ())
@@ -635,7 +635,7 @@ class Guard:
         """``transform``'s smoothing under this guard's ``extent_smoothing`` and ``extent_blur_smoothing``."""
         if transform not in extent.TRANSFORMS:
             raise ValueError(f"unknown transform {transform!r}; use {', '.join(extent.TRANSFORMS)}")
-        return P.extent_smoothings({**self.params, "extent_checks": f"{transform}: 1"})[transform]
+        return P.extent_smoothings(self.params, names=[transform])[transform]
 
     def certify_extent(self, frame_rgb, instruction: str, transform: str, *, n: int, alpha: float,
                        state=None) -> Tuple[Optional[str], ExtentCertificate]:

@@ -391,12 +391,14 @@ def extent_thresholds(params: Dict[str, Any]) -> Dict[str, float]:
     return _extent_values(params["extent_checks"], "transform: extent")
 
 
-def extent_smoothings(params: Dict[str, Any]) -> Dict[str, Any]:
-    """transform -> its :class:`~.certification.extent.ExtentSmoothing`, for every entry of ``extent_checks``."""
+def extent_smoothings(params: Dict[str, Any], names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """transform -> its :class:`~.certification.extent.ExtentSmoothing` under ``extent_smoothing`` and
+    ``extent_blur_smoothing``, for ``names`` (default: every entry of ``extent_checks``)."""
     from .certification import extent
 
     scales = _extent_values(params["extent_smoothing"], "transform: scale")
-    return extent.smoothings(scales, params["extent_blur_smoothing"], names=list(extent_thresholds(params)))
+    names = list(extent_thresholds(params)) if names is None else list(names)
+    return extent.smoothings(scales, params["extent_blur_smoothing"], names=names)
 
 
 def _extent_values(text: str, form: str) -> Dict[str, float]:

@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, Optional, Sequence, Tuple
 
+import numpy as np
 from scipy.stats import norm as _norm
 
 from .betting import certify_betting, first_look
@@ -162,10 +163,10 @@ def certify_extent_threshold(sample: Sampler, smoothing: ExtentSmoothing, *, ext
     members = frozenset(int(c) for c in target)
     counts: Dict[int, int] = {}
 
-    def indicator(m: int):
+    def indicator(m: int) -> np.ndarray:
         labels = _draw(sample, m)
         _count(labels, counts)
-        return [1 if int(label) in members else 0 for label in labels]
+        return np.isin(labels, list(members)).astype(np.int64)
 
     p_star = max(smoothing.probability_for(extent_threshold), 0.5)
     certificate = certify_betting(indicator, sigma=1.0, alpha=alpha, radius_threshold=float(_norm.ppf(p_star)),

@@ -62,8 +62,14 @@ class KeywordOracle:
         return [self.phrases[a][0] for a in self.actions]
 
     def label(self, text: str) -> int:
-        normalised = normalise_text(text or "")
+        label = self.by_keywords(normalise_text(text or ""))
+        return UNMAPPED if label is None else label
+
+    def by_keywords(self, normalised: str) -> Optional[int]:
+        """The one action named in normalised text; UNMAPPED when several are; None when none is."""
         found = {index for index, pattern in self._patterns if pattern.search(normalised)}
+        if not found:
+            return None
         return found.pop() if len(found) == 1 else UNMAPPED
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:

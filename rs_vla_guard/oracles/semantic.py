@@ -150,9 +150,9 @@ class SemanticOracle(KeywordOracle):
         for pattern, replacement in REWRITES:
             normalised = pattern.sub(replacement, normalised)
         normalised = " ".join(normalised.split())
-        found = {index for index, pattern in self._patterns if pattern.search(normalised)}
-        if found:  # keywords decide: one action named, or a conflict (unmapped, never a guess)
-            return found.pop() if len(found) == 1 else UNMAPPED
+        label = self.by_keywords(normalised)
+        if label is not None:  # keywords decide: one action named, or a conflict (unmapped, never a guess)
+            return label
         if not normalised:
             return UNMAPPED
         return self._nearest(normalised, self.encoder([normalised])[0])
