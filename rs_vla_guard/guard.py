@@ -24,8 +24,8 @@ from .policies.base import PolicyError, Probes, generic_probe_frames
 from .policies.factory import make_policy
 from .certification import extent
 from .certification.extent import ExtentCertificate
-from .sampling import (NoisySampler, TransformSampler, apply_torch_threads, auto_batch_size, frame_to_input,
-                       make_generator, predict_clean, resolve_device)
+from .sampling import (NoisySampler, TransformSampler, apply_torch_threads, auto_batch_size, compile_batch_sizes,
+                       frame_to_input, make_generator, predict_clean, resolve_device)
 from .text import printable
 
 ATTACK_NOISE_DRAWS = 8  # fixed draws of a continuous policy's own noise that attack scores average over
@@ -175,6 +175,85 @@ class Guard:
         self.torch_threads = apply_torch_threads(params["torch_threads"])
         self._settle(params)
         self.batch_size = params["batch_size"] or self._auto_batch_size()
+        self.compiled_sizes: Tuple[int, ...] = ()  # batch sizes a compiled policy is warmed at (none: eager)
+        self.compile_report: Dict[str, Any] = {"backend": "off"}
+        if params["torch_compile"] != "off":
+            self._compile(params["torch_compile"])
+
+    # ------------------------------------------------------------------ torch.compile
+
+    def _compile(self, backend: str) -> None:
+        """``torch_compile``: compile the policy's forwards and warm every batch size a decision can run
+        (:func:`~.sampling.compile_batch_sizes`) now, at configure, on noisy copies of the probe frames,
+        checking the compiled labels against the uncompiled ones on the same inputs.
+
+        Success: decisions run compiled and never compile (batches are padded to a warmed size);
+        :attr:`compile_report` holds the sizes, the seconds it took and the label agreement. Failure (a
+        model that does not compile, generate mode, agreement below 0.99): PolicyError with the reason, so
+        configure fails and says why instead of the robot running a slower or different policy."""
+        if self.mode == "generate":
+            raise PolicyError("torch_compile needs policy_mode score or action: generation would compile at "
+                              "every answer length")
+        started = time.perf_counter()
+        sizes = compile_batch_sizes(self.batch_size, self._first_batch_rows())
+        probes = self.probes()
+        clean = torch.from_numpy(np.stack([self._input(f) for f in probes.frames])).to(self.policy.device)
+        generator = make_generator(self.policy.device, 0)
+        batches = []
+        for size in sizes:
+            rows = clean[torch.arange(size, device=clean.device) % clean.shape[0]]
+            noise = torch.randn(rows.shape, generator=generator, device=rows.device, dtype=rows.dtype)
+            batches.append(rows + self.params["sigma"] * noise)
+        instruction = probes.instructions[0]
+        reference = [self._fixed_labels(batch, instruction) for batch in batches]
+        try:
+            self.policy.compile(backend)
+            compiled = [self._fixed_labels(batch, instruction) for batch in batches]
+        except PolicyError:
+            raise
+        except Exception as error:  # dynamo and inductor raise many types; the operator needs the message
+            raise PolicyError(f"torch_compile {backend} failed for {self.policy.model_id}: "
+                              f"{type(error).__name__}: {printable(str(error), 300)}; set torch_compile: off") from error
+        agreement = float(np.mean(torch.cat(reference).numpy() == torch.cat(compiled).numpy()))
+        if agreement < 0.99:
+            raise PolicyError(f"torch_compile {backend} changed {1 - agreement:.1%} of {self.policy.model_id}'s "
+                              f"labels on noisy probe frames (at most 1% allowed); set torch_compile: off")
+        self.compiled_sizes = sizes
+        self.compile_report = {"backend": backend, "batch_sizes": list(sizes), "label_agreement": round(agreement, 4),
+                               "seconds": round(time.perf_counter() - started, 1)}
+
+    def _first_batch_rows(self) -> int:
+        """Rows of a decision's first forward: the betting test's first look (at most ``batch_size``) plus
+        the clean frame; 1 (the clean frame alone) for the other tests."""
+        p = self.params
+        if p["certify_mode"] != "betting":
+            return 1
+        first = certification.betting.first_look(
+            sigma=p["sigma"], alpha=p["alpha"] / self._hypotheses() / (1 + len(self._fallback_labels)),
+            radius_threshold=p["radius_threshold"], n_max=p["n_max"], oracle_error=p["oracle_error"],
+            symmetric_oracle=p["symmetric_oracle"])
+        return min(first or p["n_max"], self.batch_size) + 1
+
+    def _fixed_labels(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:
+        """Labels of ``pixels`` with a policy's own noise held fixed: the same inputs give the same labels
+        unless the forward itself changed (the compile check)."""
+        with torch.inference_mode():
+            if self.mode == "action":
+                vectors = self.oracle.reduce(self.policy.act(pixels, instruction, self._probe_state(),
+                                                             self._fixed_noise()))
+                return torch.as_tensor(self.oracle(vectors)).cpu()
+            return _labels_of_scores(self.policy.score(pixels, instruction, self.phrases), pixels.shape[0],
+                                     len(self.phrases)).cpu()
+
+    def _forward(self, method: Callable[..., Any], pixels: torch.Tensor, *args) -> Any:
+        """``method(pixels, *args)``; with a compiled policy the batch is padded (its last row repeated) to
+        the next warmed size and the padding cut from the output, so a decision never compiles."""
+        rows = pixels.shape[0]
+        size = next((s for s in self.compiled_sizes if s >= rows), rows)
+        if size == rows:
+            return method(pixels, *args)
+        padding = pixels[-1:].expand(size - rows, *pixels.shape[1:])
+        return method(torch.cat([pixels, padding]), *args)[:rows]
 
     def _auto_batch_size(self) -> int:
         """``batch_size: 0``: the largest batch that fits (CUDA), found once when the guard is built."""
@@ -242,13 +321,13 @@ class Guard:
         Scores must be one finite row per input: a row with a NaN or infinity maps to -1 (counted against
         the candidate, never for it), and a wrong shape is a policy error."""
         if self.mode == "score":
-            return lambda pixels: _labels_of_scores(self.policy.score(pixels, instruction, self.phrases),
-                                                    pixels.shape[0], len(self.phrases))
+            return lambda pixels: _labels_of_scores(self._forward(self.policy.score, pixels, instruction,
+                                                                  self.phrases), pixels.shape[0], len(self.phrases))
         if self.mode == "generate":
             return lambda pixels: torch.from_numpy(self.oracle(self.policy.generate(pixels, instruction)))
         # action mode: the policy's own noise comes from the guard's generator
         def classify_actions(pixels: torch.Tensor) -> torch.Tensor:
-            vectors = self.oracle.reduce(self.policy.act(pixels, instruction, state, self.generator))
+            vectors = self.oracle.reduce(self._forward(self.policy.act, pixels, instruction, state, self.generator))
             if record is not None:
                 record.append(vectors.detach().float())
             return torch.as_tensor(self.oracle(vectors))
@@ -305,10 +384,10 @@ class Guard:
     def output_signature(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:
         """A continuous summary of the policy's outputs, used to tell whether inputs change them."""
         if self.mode == "action":  # the policy's own noise held fixed, so only the inputs can move it
-            actions = self.policy.act(pixels, instruction, self._probe_state(), self._fixed_noise())
+            actions = self._forward(self.policy.act, pixels, instruction, self._probe_state(), self._fixed_noise())
             return self.oracle.reduce(actions).float()
         if "score" in self.policy.modes:
-            return self.policy.score(pixels, instruction, self.phrases).softmax(dim=1)
+            return self._forward(self.policy.score, pixels, instruction, self.phrases).softmax(dim=1)
         labels = self.classifier(instruction)(pixels)
         return torch.nn.functional.one_hot(labels.clamp(min=0), len(self.actions)).float()
 
@@ -694,3 +773,6 @@ class Guard:
 
     def release(self) -> None:
         self.policy.release()
+        if self.compiled_sizes:  # compiled graphs hold the model's weights alive
+            torch._dynamo.reset()
+            self.compiled_sizes = ()

@@ -79,6 +79,10 @@ PARAMETERS: List[Param] = [
     Param("torch_threads", 0, "CPU threads of the policy's forward passes, set at configure; 0 = half the cores "
           "(at least 1), which leaves the robot's other nodes room: on 2 cores beside two busy loops 2 threads were "
           "3.5x slower than idle, 1 thread 1.6x", low=0, high=1024, read_only=True),
+    Param("torch_compile", "off", "torch.compile the policy's forwards at configure: off, inductor (generated "
+          "kernels; compiling and warming every batch size takes minutes on a small CPU, checked to keep >= 99% of "
+          "labels) or eager (graph capture only, no speed-up: checks that a model compiles); score and action modes",
+          choices=("off", "inductor", "eager"), read_only=True),
     Param("batch_size", 64, "noisy images per forward pass; 0 = automatic (largest that fits on CUDA, 64 on CPU)",
           low=0, high=65_536, read_only=True),
     Param("certify_mode", "betting", "betting (anytime-valid e-process: looks cost nothing, stops early on "

@@ -77,6 +77,19 @@ def apply_torch_threads(threads: int) -> int:
     return torch.get_num_threads()
 
 
+def compile_batch_sizes(batch_size: int, first_rows: int) -> Tuple[int, ...]:
+    """The batch sizes a compiled policy is warmed at and every batch is padded up to: 16, 24, 32, 48, 64, 96,
+    ... below ``batch_size`` (steps of 1.5x and 1.33x, so padding adds at most half the rows), ``batch_size``
+    itself, and a decision's first batch, ``first_rows``, exactly (a clear decision pays no padding; with the
+    betting test the clean frame rides on top of up to ``batch_size`` noisy rows)."""
+    sizes = {batch_size, first_rows}
+    size = 16
+    while size < batch_size:
+        sizes.add(size)
+        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
+    return tuple(sorted(sizes))
+
+
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given (CUDA must exist)."""
     if device == "auto":

@@ -21,8 +21,10 @@ instructions for the configure-time sensitivity check; others are probed with
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -51,6 +53,8 @@ class Policy:
     modes: Tuple[str, ...] = ()
     differentiable: bool = False
     probes: Optional[Probes] = None
+    # The torch modules (attribute paths) whose ``forward`` ``torch_compile`` compiles: the batched hot path.
+    compiled_modules: Tuple[str, ...] = ("model",)
 
     def score(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor:
         """B x C log-likelihoods of each phrase as the answer (``score`` mode)."""
@@ -71,8 +75,48 @@ class Policy:
     def release(self) -> None:
         """Free the model's memory (lifecycle cleanup); the policy is unusable afterwards."""
 
+    def compile(self, backend: str) -> None:
+        """Compile the ``forward`` of each module in :attr:`compiled_modules` with ``torch.compile`` (static
+        shapes: the guard pads batches to the few sizes it warms at configure, so no decision compiles).
+        ``backend``: ``inductor`` (generated kernels: the speed-up) or ``eager`` (graph capture only, torch's
+        own kernels: checks that a model compiles). PolicyError when a module is missing."""
+        import torch._dynamo
+
+        # Every warmed batch size is one compiled graph per captured frame; the default limit (8) would make
+        # dynamo fall back to uncompiled code after a few sizes.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+        originals: Dict[str, object] = {}
+        for path in self.compiled_modules:
+            module = _attribute(self, path)
+            if not isinstance(module, torch.nn.Module):
+                raise PolicyError(f"policy {self.model_id} has no torch module {path!r} to compile")
+            originals[path] = module.forward
+            module.forward = torch.compile(module.forward, backend=backend, dynamic=False)
+        self._uncompiled = originals
+
+    @contextlib.contextmanager
+    def uncompiled(self) -> Iterator[None]:
+        """Run the original (uncompiled) forwards inside the block: the reference compiled labels are checked
+        against, and the bench's baseline. Compiled code stays cached for after it."""
+        originals: Dict[str, object] = getattr(self, "_uncompiled", {})
+        swapped = {}
+        for path, forward in originals.items():
+            module = _attribute(self, path)
+            swapped[path] = module.forward
+            module.forward = forward
+        try:
+            yield
+        finally:
+            for path, forward in swapped.items():
+                _attribute(self, path).forward = forward
+
     def _unsupported(self, mode: str) -> PolicyError:
         return PolicyError(f"policy {self.model_id} supports modes {tuple(self.modes)}, not {mode!r}")
+
+
+def _attribute(owner: object, path: str) -> object:
+    """``owner.a.b`` for ``path`` ``'a.b'`` (None where a link is missing)."""
+    return functools.reduce(lambda value, name: getattr(value, name, None), path.split("."), owner)
 
 
 def generic_probe_frames(height: int = 96, width: int = 128) -> List[np.ndarray]:

@@ -41,6 +41,7 @@ class DualEncoderPolicy(Policy):
 
     modes = ("score",)
     differentiable = True
+    compiled_modules = ("model.vision_model",)  # text embeddings are cached; images are the batched path
 
     def __init__(self, model, tokenizer, image_processor, *, device: torch.device, model_id: str,
                  prompt: str = DEFAULT_PROMPT, extra: Optional[Dict] = None,

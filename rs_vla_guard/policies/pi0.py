@@ -54,6 +54,7 @@ class PI0Policy(Policy):
 
     modes = ("action",)
     differentiable = True
+    compiled_modules = ("model.model.vlm", "model")  # the prompt and image prefix, then each denoising step
 
     def __init__(self, model, processor, actions: ActionStats, state: Optional[ActionStats], names: Sequence[str], *,
                  device: torch.device, model_id: str, cameras: int = 1, num_steps: Optional[int] = None,

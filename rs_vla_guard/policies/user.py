@@ -42,6 +42,8 @@ class UserPolicy(Policy):
         self.differentiable = bool(getattr(inner, "differentiable", False)) and callable(
             getattr(inner, "actions_with_grad", None))
         self.probes = getattr(inner, "probes", None)
+        # torch_compile: the user object names its modules (default: its ``model``)
+        self.compiled_modules = tuple(f"inner.{path}" for path in getattr(inner, "compiled_modules", ("model",)))
 
     @staticmethod
     def _chunk(actions, batch: int) -> torch.Tensor:

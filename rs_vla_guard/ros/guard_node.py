@@ -753,6 +753,7 @@ class GuardNode(LifecycleNode):
             "config_hash": P.config_hash(snapshot),
             "model_id": guard.policy.model_id if guard is not None else "",
             "torch_threads": str(guard.torch_threads) if guard is not None else "",
+            "torch_compile": json.dumps(guard.compile_report) if guard is not None else "",
             "config_problems": printable("; ".join(self._config_problems), 2000),
         }
         array = DiagnosticArray(status=[messages.status(f"{self.get_name()}: guard", level, printable(message),

@@ -23,11 +23,11 @@ from ..tasks import blocks as scenes
 KEYS = (
     "forward_images_per_s", "certify_samples_per_s", "throughput_ratio", "mean_samples", "sequential_mean_samples",
     "fixed_samples", "sample_ratio", "sample_ratio_vs_sequential", "decision_agreement", "score_vs_generate_speedup",
-    "dtype_speedup", "label_agreement", "latency_ms_p50", "latency_ms_p99", "baseline_latency_ms_p50",
+    "dtype_speedup", "label_agreement", "compile_speedup", "compile_label_agreement", "latency_ms_p50", "latency_ms_p99", "baseline_latency_ms_p50",
     "latency_ratio", "contention_ratio", "decisions_per_s", "peak_memory_mb",
 )
 # The baseline of latency_ratio: the guard as it was before the betting test and bfloat16 autocast.
-BASELINE = {"dtype": "float32", "certify_mode": "sequential"}
+BASELINE = {"dtype": "float32", "certify_mode": "sequential", "torch_compile": "off"}
 AGREEMENT_SCENES = 8  # scenes x one noisy batch each for label_agreement
 
 
@@ -158,7 +158,8 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
             latencies.append(guard.decide(frame, instruction).latency_ms)
             baseline_latencies.append(baseline.decide(frame, instruction).latency_ms)
     equal = total = 0
-    configured_s = float32_s = 0.0
+    configured_s = float32_s = uncompiled_s = 0.0
+    compile_equal = 0
     for frame, instruction in items[:AGREEMENT_SCENES]:
         pixels = torch.from_numpy(frame_to_input(frame, guard.policy.input_size)).to(device)
         noisy = NoisySampler(classify, pixels, sigma=p["sigma"], batch_size=batch,
@@ -173,6 +174,12 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
         total += int(noisy.shape[0])
         configured_s += _timed(lambda: functions["configured"](noisy), repeats, device)
         float32_s += _timed(lambda: functions["float32"](noisy), repeats, device)
+        if guard.compiled_sizes:  # the same guard with its forwards uncompiled: what compiling buys
+            with guard.policy.uncompiled():
+                guard.generator.manual_seed(5)
+                uncompiled_labels = functions["configured"](noisy).cpu()
+                uncompiled_s += _timed(lambda: functions["configured"](noisy), repeats, device)
+            compile_equal += int((labels["configured"] == uncompiled_labels).sum())
     baseline.release()
     contention = contention_ratio(guard, items, contention_loops, repeats) if contention_loops > 0 else None
     peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -189,6 +196,8 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
         "score_vs_generate_speedup": round(speedup, 2) if speedup is not None else None,
         "dtype_speedup": round(float32_s / configured_s, 2),
         "label_agreement": round(equal / total, 4),
+        "compile_speedup": round(uncompiled_s / configured_s, 2) if guard.compiled_sizes else None,
+        "compile_label_agreement": round(compile_equal / total, 4) if guard.compiled_sizes else None,
         "latency_ms_p50": round(float(np.percentile(latencies, 50)), 1),
         "latency_ms_p99": round(float(np.percentile(latencies, 99)), 1),
         "baseline_latency_ms_p50": round(float(np.percentile(baseline_latencies, 50)), 1),
@@ -203,7 +212,7 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
             "torch_threads": torch.get_num_threads(), "fixed": f"n0={p['n0']} + n={n}",
             "certify_mode": p["certify_mode"], "dtype": p["dtype"],
             "autocast": str(getattr(guard.policy, "autocast_dtype", None)).replace("torch.", ""),
-            "baseline": dict(BASELINE), "contention_loops": contention_loops,
+            "baseline": dict(BASELINE), "contention_loops": contention_loops, "torch_compile": guard.compile_report,
         },
     }
     if device.type == "cuda":

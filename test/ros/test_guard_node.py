@@ -199,6 +199,7 @@ def test_diagnostics_report_health_at_about_one_hertz(ros):
     values = {kv.key: kv.value for kv in status.values}
     assert values["lifecycle_state"] == "active" and len(values["config_hash"]) == 12
     assert int(values["torch_threads"]) >= 1  # what the forward passes run with (torch_threads: 0 = torch's)
+    assert json.loads(values["torch_compile"]) == {"backend": "off"}  # the default: forwards run uncompiled
     assert float(values["publish_rate_hz"]) > 1.0  # decisions at (up to) 5 Hz; the machine may be busy
 
 
