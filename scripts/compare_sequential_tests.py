@@ -1,6 +1,6 @@
 """Mean samples per decision of the guard's tests against a family of betting tests, by Bernoulli simulation.
 
-    .venv/bin/python scripts/compare_sequential_tests.py [--runs 400] [--n-max 4096] [--json]
+    .venv/bin/python scripts/compare_sequential_tests.py [--runs 400] [--n-max 4096] [--floor] [--json]
 
 Every decision is a stream of agreements X_i ~ Bernoulli(p_A) with the candidate. Compared, at each
 (radius, p_A), with alpha 0.001 and sigma 0.25:
@@ -12,7 +12,14 @@ Every decision is a stream of agreements X_i ~ Bernoulli(p_A) with the candidate
   mixture of constant bets (Beta(1, 1) prior on q), a Beta(2, 1) mixture, ten equally weighted constant
   bets, a predictable plug-in Kelly bet, aGRAPA, and a mixture with 90% of its wealth on unanimity.
 
-Also the false-certification rate of ``betting`` at alpha 0.05 with p_A just below p*. Not part of
+Also the floor of the trade-off between p_A = 1 and the hardest certifiable p_A (``--floor``): a test that
+certifies at p_A = 1 within 5% of the best, i.e. by n1 = floor(1.05 x best) unanimous samples, certifies
+the unanimous stream of n1 samples, which has probability m^n1 under the null p_A = m; that much of alpha
+is spent there, and every other stream is tested at level alpha - m^n1 at most. The best of the family at
+that level, at p_A 0.9 (radius 0.25) and 0.99 (radius 0.5), against the best at alpha, is then the least
+any such mixture pays there.
+
+And the false-certification rate of ``betting`` at alpha 0.05 with p_A just below p*. Not part of
 ``make test`` (a few minutes); the README and docs/theory.md quote its output.
 """
 import argparse
@@ -65,8 +72,8 @@ def family(agree: np.ndarray, m: float) -> dict:
     return tests
 
 
-def stopping(log_wealth: np.ndarray, looks: list, n_max: int):
-    at_looks = log_wealth[:, np.asarray(looks) - 1] >= math.log(1 / ALPHA)
+def stopping(log_wealth: np.ndarray, looks: list, n_max: int, alpha: float = ALPHA):
+    at_looks = log_wealth[:, np.asarray(looks) - 1] >= math.log(1 / alpha)
     crossed = at_looks.any(axis=1)
     samples = np.where(crossed, np.asarray(looks)[at_looks.argmax(axis=1)], n_max)
     return float(samples.mean()), float(crossed.mean())
@@ -102,12 +109,34 @@ def false_certification_rate(radius: float, runs: int, n_max: int, seed: int = 1
     return false / runs
 
 
+def floor(rows: list, runs: int, n_max: int) -> list:
+    """For each radius: what keeping p_A = 1 within 5% of the best costs, at best, at the hardest p_A."""
+    rng = np.random.default_rng(1)
+    out = []
+    for radius, hard in ((0.25, 0.9), (0.5, 0.99)):
+        at_one = next(r for r in rows if r["radius"] == radius and r["p_A"] == 1.0)
+        best_at_one = min(v[0] for v in at_one["family"].values())
+        m = norm.cdf(radius / SIGMA)
+        n1 = int(math.floor(1.05 * best_at_one))
+        rest = ALPHA - m ** n1
+        agree = (rng.random((runs, n_max)) < hard).astype(np.int64)
+        first = betting.first_look(sigma=SIGMA, alpha=ALPHA, radius_threshold=radius, n_max=n_max)
+        looks = betting.look_schedule(first, n_max)
+        paths = family(agree, m)
+        best_full = min(stopping(path, looks, n_max)[0] for path in paths.values())
+        best_rest = min(stopping(path, looks, n_max, rest)[0] for path in paths.values())
+        out.append({"radius": radius, "p_A": hard, "n1": n1, "alpha_left": rest, "best_at_alpha": best_full,
+                    "best_at_alpha_left": best_rest, "floor_ratio": best_rest / best_full})
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=400)
     parser.add_argument("--n-max", type=int, default=4096)
     parser.add_argument("--false-runs", type=int, default=4000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--floor", action="store_true", help="also the p_A = 1 trade-off floor (slower)")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     rows = []
@@ -130,10 +159,16 @@ def main(argv=None) -> int:
                   f"sequential {row['sequential'][0]:.1f} ({row['sequential'][1]:.0%}), best of family "
                   f"{best_name} {row['family'][best_name][0]:.1f}; betting/best {row['betting_vs_best']:.3f}; "
                   + ", ".join(f"{name} {v[0]:.0f}" for name, v in row["family"].items()), flush=True)
+    floors = floor(rows, max(args.runs, 1000), args.n_max) if args.floor else []
+    if not args.json:
+        for row in floors:
+            print(f"floor, radius {row['radius']} p_A {row['p_A']}: certifying p_A = 1 by {row['n1']} samples "
+                  f"leaves alpha {row['alpha_left']:.2e}; the family's best there {row['best_at_alpha_left']:.1f} "
+                  f"against {row['best_at_alpha']:.1f} at alpha: x{row['floor_ratio']:.3f}", flush=True)
     soundness = {radius: false_certification_rate(radius, args.false_runs, args.n_max) for radius in (0.25, 0.5)}
     se = math.sqrt(0.05 * 0.95 / args.false_runs)
     if args.json:
-        print(json.dumps({"rows": rows, "false_certification_at_alpha_0.05": soundness, "se": se}))
+        print(json.dumps({"rows": rows, "floor": floors, "false_certification_at_alpha_0.05": soundness, "se": se}))
     else:
         for radius, rate in soundness.items():
             print(f"false certification, alpha 0.05, p_A = p* - 0.005, radius {radius}: {rate:.4f} "

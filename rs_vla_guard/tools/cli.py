@@ -82,7 +82,7 @@ def add_guard_options(parser: argparse.ArgumentParser) -> None:
     """One flag per guard parameter, from the schema (the value is validated with the others later)."""
     group = parser.add_argument_group("guard parameters (defaults: config/guard.yaml)")
     for param in P.PARAMETERS:
-        options: Dict[str, object] = {"dest": param.name, "default": None, "help": param.description}
+        options: Dict[str, object] = {"dest": param.name, "default": None, "help": param.description.replace("%", "%%")}
         if param.kind is bool:
             options.update(type=_boolean, metavar="true|false")
         elif param.kind is list:

@@ -118,3 +118,19 @@ def test_plan_envelope_width_reports_the_samples_a_command_bound_needs():
     assert widths == sorted(widths, reverse=True) and plan["table"][0]["expected_width"] is None  # n = 30
     text = run("plan", "--radius", "0.25", "--envelope-width", "0.15", "--output-std", "0.1")
     assert text.returncode == 0 and "out of reach" in text.stdout
+
+
+def test_every_command_prints_its_help():
+    """Parameter descriptions become help texts; one with a bare % once broke every command's --help."""
+    import argparse
+
+    from rs_vla_guard.tools.cli import build_parser
+
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    for name, command in commands.items():
+        assert command.format_help().startswith("usage: rs-vla-guard"), name
+        for action in command._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for inner in action.choices.values():
+                    inner.format_help()
