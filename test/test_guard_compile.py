@@ -32,7 +32,7 @@ def _graphs() -> int:
     return int(counters["stats"]["unique_graphs"])
 
 
-@pytest.mark.parametrize("policy,batch_size", [("builtin-clip", 32), ("builtin-pi0", 16)])
+@pytest.mark.parametrize("policy,batch_size", [("builtin-clip", 16), ("builtin-pi0", 16)])
 def test_a_compiled_guard_decides_as_the_uncompiled_one_and_never_compiles_while_deciding(policy, batch_size):
     options = {"policy": policy, "batch_size": batch_size, "n_max": 128}
     eager = Guard.from_config(options)
