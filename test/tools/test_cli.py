@@ -13,6 +13,23 @@ def run(*args, timeout=300):
                           timeout=timeout, cwd=ROOT)
 
 
+@pytest.fixture
+def run_here(capsys):
+    """The same command's ``main`` in this process (exit code, stdout, stderr): for the many argument and
+    planning checks, which would otherwise pay a fresh interpreter and torch import each. The commands as
+    processes are covered by the tests that use ``run``."""
+    from rs_vla_guard.tools.cli import main
+
+    def invoke(*args):
+        try:
+            code = main(list(args))
+        except SystemExit as exit:  # argparse's own errors
+            code = exit.code
+        captured = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
+    return invoke
+
+
 @pytest.fixture(scope="module")
 def left_scene(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("scenes") / "left.png")
@@ -91,14 +108,15 @@ def test_a_threshold_that_can_never_certify_is_refused_before_any_model_loads(le
     (["certify", "SCENE", "--instruction", "go", "--fallback-sets", "move_forward+stop"],
      "fallback_sets: the safe action may not be a member"),
 ])
-def test_bad_input_exits_non_zero_with_a_message(args, needle, left_scene):
-    result = run(*[left_scene if arg == "SCENE" else arg for arg in args])  # SCENE: a readable image
+def test_bad_input_exits_non_zero_with_a_message(args, needle, left_scene, run_here):
+    result = run_here(*[left_scene if arg == "SCENE" else arg for arg in args])  # SCENE: a readable image
     assert result.returncode != 0
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_plan_reports_samples_needed_and_a_table():
+def test_plan_reports_samples_needed_and_a_table(run_here):
+    run = run_here
     result = run("plan", "--radius", "0.5", "--sigma", "0.25", "--alpha", "0.001", "--p", "0.99", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
@@ -109,7 +127,8 @@ def test_plan_reports_samples_needed_and_a_table():
     assert text.returncode == 0 and "out of reach" in text.stdout
 
 
-def test_plan_envelope_width_reports_the_samples_a_command_bound_needs():
+def test_plan_envelope_width_reports_the_samples_a_command_bound_needs(run_here):
+    run = run_here
     result = run("plan", "--radius", "0.25", "--envelope-width", "0.3", "--output-std", "0.1", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
