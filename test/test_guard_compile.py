@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rs_vla_guard.guard import Guard
-from rs_vla_guard.policies.base import PolicyError
+from rs_vla_guard.policies.base import PolicyError, _attribute
 from rs_vla_guard.sampling import compile_batch_sizes
 
 pytestmark = pytest.mark.model
@@ -55,6 +55,15 @@ def test_a_compiled_guard_decides_as_the_uncompiled_one_and_never_compiles_while
                     want.certified, want.action, want.n_samples, want.reason)
         # batches of 16, the cut first look and the last look's remainder all ran on warmed graphs
         assert _graphs() == graphs
+        # the bench's baseline: the same policy with its original forwards, then compiled again
+        module = _attribute(compiled.policy, compiled.policy.compiled_modules[-1])
+        compiled_forward = module.forward
+        pixels = torch.rand(16, compiled.channels, *compiled.policy.input_size)
+        with compiled.policy.uncompiled():
+            assert module.forward is not compiled_forward
+            assert torch.equal(compiled._fixed_labels(pixels, probes.instructions[0]),
+                               eager._fixed_labels(pixels, probes.instructions[0]))
+        assert module.forward is compiled_forward and _graphs() == graphs
     finally:
         compiled.release()
         eager.release()
