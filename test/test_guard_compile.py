@@ -77,10 +77,11 @@ def test_compiling_a_generating_policy_is_refused_with_the_reason():
 def test_a_policy_without_the_named_module_cannot_be_compiled():
     guard = Guard.from_config({"policy": "builtin-clip"})
     try:
-        guard.policy.compiled_modules = ("no_such_module",)
+        guard.policy.compiled_modules = ("model.vision_model", "no_such_module")
         with pytest.raises(PolicyError, match="no torch module 'no_such_module'"):
             guard._compile("eager")
-        assert guard.compiled_sizes == ()
+        assert guard.compiled_sizes == () and guard.compile_report == {"backend": "off"}
+        assert not hasattr(guard.policy.model.vision_model.forward, "_torchdynamo_orig_callable")  # untouched
     finally:
         guard.release()
         torch._dynamo.reset()

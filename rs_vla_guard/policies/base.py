@@ -85,19 +85,18 @@ class Policy:
         # Every warmed batch size is one compiled graph per captured frame; the default limit (8) would make
         # dynamo fall back to uncompiled code after a few sizes.
         torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
-        originals: Dict[str, object] = {}
-        for path in self.compiled_modules:
-            module = _attribute(self, path)
+        modules = {path: _attribute(self, path) for path in self.compiled_modules}
+        for path, module in modules.items():  # all found before any is compiled: never half compiled
             if not isinstance(module, torch.nn.Module):
                 raise PolicyError(f"policy {self.model_id} has no torch module {path!r} to compile")
-            originals[path] = module.forward
+        self._uncompiled = {path: module.forward for path, module in modules.items()}
+        for module in modules.values():
             module.forward = torch.compile(module.forward, backend=backend, dynamic=False)
-        self._uncompiled = originals
 
     @contextlib.contextmanager
     def uncompiled(self) -> Iterator[None]:
-        """Run the original (uncompiled) forwards inside the block: the reference compiled labels are checked
-        against, and the bench's baseline. Compiled code stays cached for after it."""
+        """Run the original (uncompiled) forwards inside the block (the bench's ``compile_speedup`` baseline).
+        The compiled code stays cached for after it."""
         originals: Dict[str, object] = getattr(self, "_uncompiled", {})
         swapped = {}
         for path, forward in originals.items():

@@ -1,10 +1,13 @@
 """Replay of real rosbag2 recordings written with ``rosbags`` (both storage formats, several encodings, a
 compressed topic, a camera gap), through the command line a user runs: decisions, stops, the report,
 the annotated MCAP, worker processes and Ray, and two fleet configurations compared."""
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -45,24 +48,39 @@ def write_bag(path, storage="mcap", frames=8, encoding="rgb8", compressed=False,
     return str(path)
 
 
-def cli(*args, check=True):
-    env = {**os.environ, "RS_VLA_GUARD_NO_PROGRESS": "1"}
-    done = subprocess.run([sys.executable, "-m", "rs_vla_guard.tools.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=600)
+def cli(*args, check=True, process=False):
+    """The command's exit code, stdout and stderr: as its own process (``process``; one test per command
+    path does), else its ``main`` in this process, which spares each call an interpreter and torch import."""
+    args = [str(a) for a in args]
+    if process:
+        env = {**os.environ, "RS_VLA_GUARD_NO_PROGRESS": "1"}
+        done = subprocess.run([sys.executable, "-m", "rs_vla_guard.tools.cli", *args], capture_output=True,
+                              text=True, cwd=ROOT, env=env, timeout=600)
+    else:
+        from rs_vla_guard.tools.cli import main
+
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                mock.patch.dict(os.environ, {"RS_VLA_GUARD_NO_PROGRESS": "1"}):
+            try:
+                code = main(args)
+            except SystemExit as exit:  # argparse's own errors
+                code = exit.code
+        done = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
     if check:
         assert done.returncode == 0, done.stderr[-2000:]
     return done
 
 
-def replay_json(*args):
-    return json.loads(cli("replay", *args, "--json").stdout)
+def replay_json(*args, process=False):
+    return json.loads(cli("replay", *args, "--json", process=process).stdout)
 
 
 @pytest.mark.parametrize("storage, encoding", [("mcap", "rgb8"), ("sqlite3", "bgr8"), ("mcap", "mono8")])
 def test_a_recording_replays_in_either_storage_and_encoding(tmp_path, storage, encoding):
     bag = write_bag(tmp_path / "bag", storage, encoding=encoding)
     out = replay_json(bag, "--image-topic", "camera/image", "--instruction-topic", "/instruction",
-                      "--cmd-topic", "/cmd_vel")
+                      "--cmd-topic", "/cmd_vel", process=storage == "mcap" and encoding == "rgb8")
     summary = out["summary"]
     assert summary["decisions"] == 8 and summary["stops_by_reason"].get("invalid_image", 0) == 0
     if encoding != "mono8":  # the colour scenes certify; the agreement is judged against the recorded turns
@@ -102,7 +120,7 @@ def test_missing_topics_and_unreadable_bags_exit_non_zero_with_one_line(tmp_path
             done.stderr
     broken = tmp_path / "broken.mcap"
     broken.write_bytes(b"\x89MCAP0\r\n" + os.urandom(200))
-    done = cli("replay", broken, "--image-topic", "/camera/image", "--instruction", "go", check=False)
+    done = cli("replay", broken, "--image-topic", "/camera/image", "--instruction", "go", check=False, process=True)
     assert done.returncode != 0 and "cannot read bag" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 

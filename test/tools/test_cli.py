@@ -52,7 +52,8 @@ def test_certify_json_carries_the_decision(left_scene):
 
 
 @pytest.mark.model
-def test_certify_prints_the_certified_envelopes_of_a_continuous_policy(left_scene):
+def test_certify_prints_the_certified_envelopes_of_a_continuous_policy(left_scene, run_here):
+    run = run_here
     common = ("certify", left_scene, "--instruction", "go to the red block", "--policy", "builtin-pi0",
               "--continuous-command", "median", "--certify-target", "both", "--envelope-limits", "angular_z: 2.0")
     result = run(*common, "--json")
@@ -70,7 +71,8 @@ def test_certify_prints_the_certified_envelopes_of_a_continuous_policy(left_scen
 
 
 @pytest.mark.model
-def test_certify_on_a_border_frame_reports_the_fallback_set(tmp_path):
+def test_certify_on_a_border_frame_reports_the_fallback_set(tmp_path, run_here):
+    run = run_here
     border = str(tmp_path / "border.png")
     assert run("scene", "--target", "red", "--x", "0.31", "--width", "0.15", "-o", border).returncode == 0
     result = run("certify", border, "--instruction", "go to the red block", "--json",
@@ -82,7 +84,8 @@ def test_certify_on_a_border_frame_reports_the_fallback_set(tmp_path):
 
 
 @pytest.mark.model
-def test_certify_on_a_border_frame_without_sets_stops(tmp_path):
+def test_certify_on_a_border_frame_without_sets_stops(tmp_path, run_here):
+    run = run_here
     border = str(tmp_path / "border.png")
     assert run("scene", "--target", "red", "--x", "0.31", "--width", "0.15", "-o", border).returncode == 0
     decision = json.loads(run("certify", border, "--instruction", "go to the red block", "--json").stdout)
