@@ -176,6 +176,7 @@ class Guard:
         self._settle(params)
         self.batch_size = params["batch_size"] or self._auto_batch_size()
         self.compiled_sizes: Tuple[int, ...] = ()  # batch sizes a compiled policy is warmed at (none: eager)
+        self.compiled_instructions: frozenset = frozenset()  # the instructions decided with compiled forwards
         self.compile_report: Dict[str, Any] = {"backend": "off"}
         if params["torch_compile"] != "off":
             self._compile(params["torch_compile"])
@@ -184,13 +185,15 @@ class Guard:
 
     def _compile(self, backend: str) -> None:
         """``torch_compile``: compile the policy's forwards and warm every batch size a decision can run
-        (:func:`~.sampling.compile_batch_sizes`) now, at configure, on noisy copies of the probe frames,
-        checking the compiled labels against the uncompiled ones on the same inputs.
+        (:func:`~.sampling.compile_batch_sizes`) under every probe instruction (the prompt's shape is part
+        of a graph) now, at configure, on noisy copies of the probe frames, checking the compiled labels
+        against the uncompiled ones on the same inputs.
 
-        Success: decisions run compiled and never compile (batches are padded to a warmed size);
-        :attr:`compile_report` holds the sizes, the seconds it took and the label agreement. Failure (a
-        model that does not compile, generate mode, agreement below 0.99): PolicyError with the reason, so
-        configure fails and says why instead of the robot running a slower or different policy."""
+        Success: decisions under those instructions run compiled, any other instruction runs the original
+        forwards, and no decision compiles (batches are padded to a warmed size); :attr:`compile_report`
+        holds the sizes, instructions, seconds and label agreement. Failure (a model that does not
+        compile, generate mode, agreement below 0.99): PolicyError with the reason, so configure fails and
+        says why instead of the robot running a slower or different policy."""
         if self.mode == "generate":
             raise PolicyError("torch_compile needs policy_mode score or action: generation would compile at "
                               "every answer length")
@@ -204,11 +207,11 @@ class Guard:
             rows = clean[torch.arange(size, device=clean.device) % clean.shape[0]]
             noise = torch.randn(rows.shape, generator=generator, device=rows.device, dtype=rows.dtype)
             batches.append(rows + self.params["sigma"] * noise)
-        instruction = probes.instructions[0]
-        reference = [self._fixed_labels(batch, instruction) for batch in batches]
+        instructions = list(dict.fromkeys(text.strip() for text in probes.instructions))
+        reference = [self._fixed_labels(batch, text) for text in instructions for batch in batches]
         try:
             self.policy.compile(backend)
-            compiled = [self._fixed_labels(batch, instruction) for batch in batches]
+            compiled = [self._fixed_labels(batch, text) for text in instructions for batch in batches]
         except PolicyError:
             raise
         except Exception as error:  # dynamo and inductor raise many types; the operator needs the message
@@ -219,8 +222,9 @@ class Guard:
             raise PolicyError(f"torch_compile {backend} changed {1 - agreement:.1%} of {self.policy.model_id}'s "
                               f"labels on noisy probe frames (at most 1% allowed); set torch_compile: off")
         self.compiled_sizes = sizes
-        self.compile_report = {"backend": backend, "batch_sizes": list(sizes), "label_agreement": round(agreement, 4),
-                               "seconds": round(time.perf_counter() - started, 1)}
+        self.compiled_instructions = frozenset(instructions)
+        self.compile_report = {"backend": backend, "batch_sizes": list(sizes), "instructions": instructions,
+                               "label_agreement": round(agreement, 4), "seconds": round(time.perf_counter() - started, 1)}
 
     def _first_batch_rows(self) -> int:
         """Rows of a decision's first forward: the betting test's first look (at most ``batch_size``) plus
@@ -245,15 +249,21 @@ class Guard:
             return _labels_of_scores(self.policy.score(pixels, instruction, self.phrases), pixels.shape[0],
                                      len(self.phrases)).cpu()
 
-    def _forward(self, method: Callable[..., Any], pixels: torch.Tensor, *args) -> Any:
-        """``method(pixels, *args)``; with a compiled policy the batch is padded (its last row repeated) to
-        the next warmed size and the padding cut from the output, so a decision never compiles."""
+    def _forward(self, method: Callable[..., Any], pixels: torch.Tensor, instruction: str, *args) -> Any:
+        """``method(pixels, instruction, *args)``. With a compiled policy and a warmed instruction the batch
+        is padded (its last row repeated) to the next warmed size and the padding cut from the output; any
+        other instruction runs the original forwards. Either way a decision never compiles."""
+        if not self.compiled_sizes:
+            return method(pixels, instruction, *args)
+        if instruction not in self.compiled_instructions:
+            with self.policy.uncompiled():
+                return method(pixels, instruction, *args)
         rows = pixels.shape[0]
         size = next((s for s in self.compiled_sizes if s >= rows), rows)
         if size == rows:
-            return method(pixels, *args)
+            return method(pixels, instruction, *args)
         padding = pixels[-1:].expand(size - rows, *pixels.shape[1:])
-        return method(torch.cat([pixels, padding]), *args)[:rows]
+        return method(torch.cat([pixels, padding]), instruction, *args)[:rows]
 
     def _auto_batch_size(self) -> int:
         """``batch_size: 0``: the largest batch that fits (CUDA), found once when the guard is built."""
@@ -775,4 +785,4 @@ class Guard:
         self.policy.release()
         if self.compiled_sizes:  # compiled graphs hold the model's weights alive
             torch._dynamo.reset()
-            self.compiled_sizes = ()
+            self.compiled_sizes, self.compiled_instructions = (), frozenset()

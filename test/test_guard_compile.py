@@ -43,12 +43,14 @@ def test_a_compiled_guard_decides_as_the_uncompiled_one_and_never_compiles_while
         assert tuple(report["batch_sizes"]) == compiled.compiled_sizes == compile_batch_sizes(batch_size, batch_size + 1)
         assert eager.compiled_sizes == () and eager.compile_report == {"backend": "off"}
         probes = compiled.probes()
+        assert report["instructions"] == probes.instructions  # the prompt's shape is part of each graph
         graphs = _graphs()
-        for frame in probes.frames[:3]:
+        # a warmed instruction runs compiled, padded; any other runs the original forwards: neither compiles
+        for frame, instruction in zip(probes.frames[:3], [*probes.instructions[:2], "please go to the red block"]):
             eager.generator.manual_seed(3)
             compiled.generator.manual_seed(3)
-            want = eager.decide(frame, probes.instructions[0])
-            got = compiled.decide(frame, probes.instructions[0])
+            want = eager.decide(frame, instruction)
+            got = compiled.decide(frame, instruction)
             assert got.reason != "policy_error", got.error
             if compiled.mode == "score":  # action mode: padded rows draw flow noise too, so the streams part
                 assert (got.certified, got.action, got.n_samples, got.reason) == (
