@@ -81,7 +81,8 @@ PARAMETERS: List[Param] = [
           "3.5x slower than idle, 1 thread 1.6x", low=0, high=1024, read_only=True),
     Param("torch_compile", "off", "torch.compile the policy's forwards at configure: off, inductor (generated "
           "kernels; compiling and warming every batch size takes minutes on a small CPU, checked to keep >= 99% of "
-          "labels) or eager (graph capture only, no speed-up: checks that a model compiles); score and action modes",
+          "labels) or eager (graph capture only, no speed-up: checks that a model compiles); score and action modes; "
+          "decisions under the probe instructions run compiled, others uncompiled",
           choices=("off", "inductor", "eager"), read_only=True),
     Param("batch_size", 64, "noisy images per forward pass; 0 = automatic (largest that fits on CUDA, 64 on CPU)",
           low=0, high=65_536, read_only=True),
