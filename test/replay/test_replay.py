@@ -1,17 +1,15 @@
 """Replay of real rosbag2 recordings written with ``rosbags`` (both storage formats, several encodings, a
 compressed topic, a camera gap), through the command line a user runs: decisions, stops, the report,
 the annotated MCAP, worker processes and Ray, and two fleet configurations compared."""
-import contextlib
-import io
 import json
 import os
 import subprocess
 import sys
-from unittest import mock
 
 import numpy as np
 import pytest
 
+from commands import run_main
 from paths import ROOT
 from rs_vla_guard import params as P
 from rs_vla_guard.replay import engine
@@ -57,16 +55,7 @@ def cli(*args, check=True, process=False):
         done = subprocess.run([sys.executable, "-m", "rs_vla_guard.tools.cli", *args], capture_output=True,
                               text=True, cwd=ROOT, env=env, timeout=600)
     else:
-        from rs_vla_guard.tools.cli import main
-
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
-                mock.patch.dict(os.environ, {"RS_VLA_GUARD_NO_PROGRESS": "1"}):
-            try:
-                code = main(args)
-            except SystemExit as exit:  # argparse's own errors
-                code = exit.code
-        done = subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+        done = run_main(*args, env={"RS_VLA_GUARD_NO_PROGRESS": "1"})
     if check:
         assert done.returncode == 0, done.stderr[-2000:]
     return done

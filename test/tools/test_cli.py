@@ -5,6 +5,7 @@ import sys
 
 import pytest
 
+from commands import run_main
 from paths import ROOT
 
 
@@ -14,20 +15,10 @@ def run(*args, timeout=300):
 
 
 @pytest.fixture
-def run_here(capsys):
-    """The same command's ``main`` in this process (exit code, stdout, stderr): for the many argument and
-    planning checks, which would otherwise pay a fresh interpreter and torch import each. The commands as
-    processes are covered by the tests that use ``run``."""
-    from rs_vla_guard.tools.cli import main
-
-    def invoke(*args):
-        try:
-            code = main(list(args))
-        except SystemExit as exit:  # argparse's own errors
-            code = exit.code
-        captured = capsys.readouterr()
-        return subprocess.CompletedProcess(args, code, captured.out, captured.err)
-    return invoke
+def run_here():
+    """The same command in this process (:func:`commands.run_main`), for the argument, planning and most
+    certify checks; the tests that use ``run`` run it as a process."""
+    return run_main
 
 
 @pytest.fixture(scope="module")
