@@ -45,12 +45,18 @@ def test_a_compiled_guard_decides_as_the_uncompiled_one_and_never_compiles_while
         probes = compiled.probes()
         assert report["instructions"] == probes.instructions  # the prompt's shape is part of each graph
         graphs = _graphs()
+        module = _attribute(compiled.policy, compiled.policy.compiled_modules[-1])
+        compiled_forward = module.forward
+        calls = []
+        module.forward = lambda *args, **kwargs: (calls.append(1), compiled_forward(*args, **kwargs))[1]
         # a warmed instruction runs compiled, padded; any other runs the original forwards: neither compiles
         for frame, instruction in zip(probes.frames[:3], [*probes.instructions[:2], "please go to the red block"]):
             eager.generator.manual_seed(3)
             compiled.generator.manual_seed(3)
             want = eager.decide(frame, instruction)
+            calls.clear()
             got = compiled.decide(frame, instruction)
+            assert bool(calls) == (instruction in probes.instructions)  # the compiled forward ran, or not
             assert got.reason != "policy_error", got.error
             if compiled.mode == "score":  # action mode: padded rows draw flow noise too, so the streams part
                 assert (got.certified, got.action, got.n_samples, got.reason) == (
@@ -58,8 +64,7 @@ def test_a_compiled_guard_decides_as_the_uncompiled_one_and_never_compiles_while
         # batches of 16, the cut first look and the last look's remainder all ran on warmed graphs
         assert _graphs() == graphs
         # the bench's baseline: the same policy with its original forwards, then compiled again
-        module = _attribute(compiled.policy, compiled.policy.compiled_modules[-1])
-        compiled_forward = module.forward
+        module.forward = compiled_forward
         pixels = torch.rand(16, compiled.channels, *compiled.policy.input_size)
         with compiled.policy.uncompiled():
             assert module.forward is not compiled_forward
