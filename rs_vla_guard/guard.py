@@ -232,10 +232,10 @@ class Guard:
         p = self.params
         if p["certify_mode"] != "betting":
             return 1
-        first = certification.betting.first_look(
-            sigma=p["sigma"], alpha=p["alpha"] / self._hypotheses() / (1 + len(self._fallback_labels)),
-            radius_threshold=p["radius_threshold"], n_max=p["n_max"], oracle_error=p["oracle_error"],
-            symmetric_oracle=p["symmetric_oracle"])
+        first = certification.betting.decision_first_look(
+            sigma=p["sigma"], alpha=p["alpha"] / self._hypotheses(), radius_threshold=p["radius_threshold"],
+            n_max=p["n_max"], oracle_error=p["oracle_error"], symmetric_oracle=p["symmetric_oracle"],
+            hypotheses=1 + len(self._fallback_labels))
         return min(first or p["n_max"], self.batch_size) + 1
 
     def _fixed_labels(self, pixels: torch.Tensor, instruction: str) -> torch.Tensor:

@@ -130,6 +130,16 @@ def first_look(*, sigma: float, alpha: float, radius_threshold: float, n_max: in
     return low
 
 
+def decision_first_look(*, sigma: float, alpha: float, radius_threshold: float, n_max: int, oracle_error: float = 0.0,
+                        symmetric_oracle: bool = False, hypotheses: int = 1) -> Optional[int]:
+    """The first look :func:`certify_betting` takes with ``hypotheses`` (the candidate and its fallback
+    sets): where unanimous samples certify at alpha / hypotheses, else at alpha (the candidate alone)."""
+    common = dict(sigma=sigma, radius_threshold=radius_threshold, n_max=n_max, oracle_error=oracle_error,
+                  symmetric_oracle=symmetric_oracle)
+    first = first_look(alpha=alpha / hypotheses, **common)
+    return first if first is not None else first_look(alpha=alpha, **common)
+
+
 def look_schedule(first: int, n_max: int) -> List[int]:
     """The sample counts at which the betting test looks, from the first look that could certify
     (``first``): futility-only looks at 64, 128, ... below it, then +12.5% (at least 16) per look up to ``n_max``. The
@@ -200,12 +210,9 @@ def certify_betting(
     check_test_arguments(sigma, alpha, oracle_error, radius_threshold, n_max, batch_size)
     p_star = max(probability_for_radius(radius_threshold, sigma), 0.5)
     m = null_for(p_star, oracle_error, symmetric_oracle)
-    hypotheses_bound = 1 + len(list(fallbacks))
-    first = first_look(sigma=sigma, alpha=alpha / hypotheses_bound, radius_threshold=radius_threshold,
-                       n_max=n_max, oracle_error=oracle_error, symmetric_oracle=symmetric_oracle)
-    if first is None:
-        first = first_look(sigma=sigma, alpha=alpha, radius_threshold=radius_threshold, n_max=n_max,
-                           oracle_error=oracle_error, symmetric_oracle=symmetric_oracle)
+    first = decision_first_look(sigma=sigma, alpha=alpha, radius_threshold=radius_threshold, n_max=n_max,
+                                oracle_error=oracle_error, symmetric_oracle=symmetric_oracle,
+                                hypotheses=1 + len(list(fallbacks)))
     if first is None and stop_when_hopeless:  # not even n_max unanimous samples could certify: draw nothing
         chosen = candidate if isinstance(candidate, int) else None
         return Certificate(chosen, False, 0.0, 0.0, 0, {}, BELOW_THRESHOLD, 1.0, 0)

@@ -507,6 +507,17 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
 # ---------------------------------------------------------------- entry point
 
 
+def _image_command(sub, name: str, func, help_text: str, json_help: str = "print one JSON object"):
+    """A command about one image under one instruction: IMAGE, --instruction and --json; the caller adds its
+    own options and the guard's."""
+    command = sub.add_parser(name, help=help_text)
+    command.add_argument("image")
+    command.add_argument("--instruction", required=True)
+    command.add_argument("--json", action="store_true", help=json_help)
+    command.set_defaults(func=func)
+    return command
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rs-vla-guard", description="Certified VLA actions by randomized smoothing.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -518,41 +529,30 @@ def build_parser() -> argparse.ArgumentParser:
     add_guard_options(demo)
     demo.set_defaults(func=cmd_demo)
 
-    cert = sub.add_parser("certify", help="certify the policy's action on one image")
-    cert.add_argument("image")
-    cert.add_argument("--instruction", required=True)
-    cert.add_argument("--json", action="store_true", help="print the decision as one JSON object")
+    cert = _image_command(sub, "certify", cmd_certify, "certify the policy's action on one image",
+                          json_help="print the decision as one JSON object")
     cert.add_argument("--state", type=_list_of(float), metavar="V1,V2,...",
                       help="the robot state, for policies that take one (not noised: the radius is about the image)")
     cert.add_argument("--camera", action="append", metavar="IMAGE",
                       help="a further camera's image, for multi-camera policies (repeat, in the policy's order)")
     add_guard_options(cert)
-    cert.set_defaults(func=cmd_certify)
 
-    extent = sub.add_parser("extent", help="the interval of a physical change (brightness, contrast, blur, shift) "
-                            "over which the smoothed action stays the same, on one image")
-    extent.add_argument("image")
-    extent.add_argument("--instruction", required=True)
+    extent = _image_command(sub, "extent", cmd_extent, "the interval of a physical change (brightness, contrast, "
+                            "blur, shift) over which the smoothed action stays the same, on one image")
     extent.add_argument("--transform", required=True, choices=tuple(TRANSFORMS))
     extent.add_argument("--samples", type=_positive_int, default=1000, help="transformed samples (default 1000); "
                         "the smoothing is the extent_smoothing parameter's, the bound's error alpha")
-    extent.add_argument("--json", action="store_true", help="print one JSON object")
     extent.add_argument("--sweep-samples", dest="sweep_samples", type=_positive_int, default=128,
                         help="--plot: transformed samples per plotted point (default 128)")
     extent.add_argument("--plot", metavar="PNG", help="write the action shares against the parameter, the "
                         "certified interval shaded")
     add_guard_options(extent)
-    extent.set_defaults(func=cmd_extent)
 
-    semantic = sub.add_parser("semantic", help="dual encoders: the extent of a text-defined change (source -> "
-                              "target prompt) over which the predicted action stays the same, in closed form")
-    semantic.add_argument("image")
-    semantic.add_argument("--instruction", required=True)
+    semantic = _image_command(sub, "semantic", cmd_semantic, "dual encoders: the extent of a text-defined change "
+                              "(source -> target prompt) over which the predicted action stays the same, in closed form")
     semantic.add_argument("--source", default="a photo in daylight", help="the prompt the change starts from")
     semantic.add_argument("--target", default="a photo at night", help="the prompt the change goes towards")
-    semantic.add_argument("--json", action="store_true", help="print one JSON object")
     add_guard_options(semantic)
-    semantic.set_defaults(func=cmd_semantic)
 
     oracle_eval = sub.add_parser("oracle-eval", help="measure an oracle's error on labelled answers: the bound to "
                                  "use as oracle_error")
