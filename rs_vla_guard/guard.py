@@ -24,6 +24,8 @@ from .policies.base import PolicyError, Probes, generic_probe_frames
 from .policies.factory import make_policy
 from .certification import extent
 from .certification.extent import ExtentCertificate
+from .control.budget import Budget, budget_for
+from .control.deadline import BatchTimeEstimate, DecisionTimer
 from .sampling import (NoisySampler, TransformSampler, apply_torch_threads, auto_batch_size, compile_batch_sizes,
                        frame_to_input, make_generator, predict_clean, resolve_device)
 from .text import printable
@@ -161,10 +163,12 @@ def _labels_of_scores(scores: torch.Tensor, batch: int, classes: int) -> torch.T
 class Guard:
     """Policy + oracle + noisy sampler + certifier, configured by the parameters of :mod:`.params`."""
 
-    def __init__(self, policy, params: Dict[str, Any]):
+    def __init__(self, policy, params: Dict[str, Any], clock: Callable[[], float] = time.perf_counter):
         self.policy = policy
         self.params = params
-        self._batch_seconds = 0.0  # estimated time of one sampling batch (see _time_budget)
+        self.clock = clock  # seconds; decisions' latency and deadline (tests pass a fake clock)
+        self.batch_time = BatchTimeEstimate()  # one sampling batch's expected seconds (control.deadline)
+        self.warmup: Optional[Dict[str, float]] = None  # what warm_up measured (None: not warmed up)
         self.actions: List[str] = list(params["actions"])
         self.mode = self._resolve_mode(params["policy_mode"])
         self.oracle = make_oracle(self.mode, params, getattr(policy, "action_names", None) or None)
@@ -297,11 +301,15 @@ class Guard:
         return make_generator(self.policy.device, 0)
 
     @classmethod
-    def from_config(cls, overrides: Optional[Dict[str, Any]] = None, *, policy=None, check: bool = True) -> "Guard":
-        """A guard with the DESIGN 3.4 defaults, ``overrides`` applied (validated: ConfigError on bad values).
+    def from_config(cls, overrides: Optional[Dict[str, Any]] = None, *, policy=None, check: bool = True,
+                    warm_up: bool = True) -> "Guard":
+        """A guard with the defaults of :mod:`.params`, ``overrides`` applied (validated: ConfigError on bad
+        values).
 
-        Loads the policy (unless one is given), warms it up, and, unless ``allow_blind_policy``, refuses a
-        policy whose output ignores the image or the instruction (:class:`BlindPolicyError`).
+        Loads the policy (unless one is given); unless ``allow_blind_policy``, refuses a policy whose output
+        ignores the image or the instruction (:class:`BlindPolicyError`); then (``warm_up``) runs one full
+        batch so that no decision pays for lazy initialisation, and measures the batch time
+        (:meth:`warm_up`, :meth:`budget`).
         """
         params = P.effective(overrides)
         if policy is None:
@@ -309,6 +317,8 @@ class Guard:
         guard = cls(policy, params)
         if check and not params["allow_blind_policy"]:
             guard.check_sensitivity()
+        if warm_up:
+            guard.warm_up()
         return guard
 
     def _resolve_mode(self, requested: str) -> str:
@@ -480,7 +490,7 @@ class Guard:
                   envelopes: Optional[Sequence[certification.Envelope]] = None,
                   extents: Sequence[ExtentCertificate] = ()) -> Decision:
         p = self.params
-        latency_ms = (time.perf_counter() - started) * 1e3
+        latency_ms = (self.clock() - started) * 1e3
         if certificate is None:
             return stop_decision(p, reason, error, model_id=self.policy.model_id, mode=self.mode,
                                  latency_ms=latency_ms)
@@ -601,7 +611,7 @@ class Guard:
         that would end after the deadline and otherwise stops with reason ``deadline_exceeded``; without
         it, decisions do not depend on timing.
         """
-        started = time.perf_counter()
+        started = self.clock()
         problem = instruction_problem(instruction, self.params)
         if problem is not None:
             return self._decision(started, problem[0], error=problem[1])
@@ -613,35 +623,54 @@ class Guard:
             clean = self._input(frame_rgb)
         except (ValueError, TypeError) as error:
             return self._decision(started, A.INVALID_IMAGE, error=str(error))
+        timer = DecisionTimer(deadline_s, self.batch_time, self.clock, started=started)
         try:
             clean_tensor = torch.from_numpy(clean).to(self.policy.device)
-            out_of_time = self._time_budget(started, deadline_s)
-            certificate, clean_vector, envelopes = self._certify(clean_tensor, instruction.strip(), out_of_time,
+            certificate, clean_vector, envelopes = self._certify(clean_tensor, instruction.strip(), timer.out_of_time,
                                                                  state_tensor)
-            extents = (self._extents(clean_tensor, instruction.strip(), state_tensor, certificate, out_of_time)
+            extents = (self._extents(clean_tensor, instruction.strip(), state_tensor, certificate, timer.out_of_time)
                        if certificate.certified and self.extent_smoothings else ())
         except Exception as error:  # any failure of the model must end in a stop, not a crash
             return self._decision(started, A.POLICY_ERROR, error=f"{type(error).__name__}: {error}")
+        finally:
+            timer.finish()
         return self._decision(started, certificate.reason, certificate, clean_vector=clean_vector,
                               envelopes=envelopes, extents=extents)
 
-    def _time_budget(self, started: float, deadline_s: Optional[float]) -> Optional[Callable[[], bool]]:
-        """``out_of_time`` for the sequential test: would one more batch end after the deadline?
+    # ------------------------------------------------------------------ real-time budget (DESIGN 2.11)
 
-        The batch time is a decaying maximum of the times between two consecutive questions (across
-        decisions, -10% per batch after a spike): a decision should rather end a look early than overrun."""
-        if deadline_s is None:
-            return None
-        last = [started]
+    def warm_up(self, instruction: Optional[str] = None) -> Dict[str, float]:
+        """Run one full sampling batch (``batch_size`` noisy copies of a probe frame) twice, so lazy
+        initialisation and a CUDA warm-up happen now, not in a decision; the second run's time seeds the
+        batch-time estimate. Returns (and keeps in :attr:`warmup`) ``first_batch_s`` and ``batch_seconds``."""
+        probes = self.probes()
+        text = (instruction or probes.instructions[0]).strip()
+        clean = torch.from_numpy(self._input(probes.frames[0])).to(self.policy.device)
+        generator = make_generator(self.policy.device, 0)
+        noise = torch.randn((self.batch_size, *clean.shape), generator=generator, device=clean.device, dtype=clean.dtype)
+        pixels = clean.unsqueeze(0) + self.params["sigma"] * noise
+        classify = self.classifier(text, self._probe_state())
+        times = []
+        for _ in range(2):
+            started = time.perf_counter()
+            with torch.inference_mode():
+                classify(pixels)
+            if self.policy.device.type == "cuda":
+                torch.cuda.synchronize(self.policy.device)
+            times.append(time.perf_counter() - started)
+        self.batch_time.seed(times[1])
+        self.warmup = {"first_batch_s": times[0], "batch_seconds": times[1]}
+        return dict(self.warmup)
 
-        def out_of_time() -> bool:
-            now = time.perf_counter()
-            if last[0] != started:  # one batch (and its bookkeeping) ran since the last question
-                self._batch_seconds = max(now - last[0], 0.9 * self._batch_seconds)
-            last[0] = now
-            return now - started + self._batch_seconds > deadline_s
-
-        return out_of_time
+    def budget(self, frame_seconds: float = 0.0, batch_seconds: Optional[float] = None) -> Budget:
+        """What this configuration can certify within ``deadline_s`` here (:mod:`.control.budget`), from the
+        warm-up's batch time (or ``batch_seconds``), with alpha split as decisions split it."""
+        if batch_seconds is None:
+            if self.warmup is None:
+                self.warm_up()
+            batch_seconds = self.warmup["batch_seconds"]
+        return budget_for(self.params, batch_seconds, batch_size=self.batch_size, hypotheses=self._hypotheses(),
+                          frame_seconds=frame_seconds)
 
     def _certify(self, clean: torch.Tensor, instruction: str, out_of_time: Optional[Callable[[], bool]] = None,
                  state: Optional[torch.Tensor] = None):

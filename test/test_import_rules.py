@@ -15,7 +15,7 @@ import pytest
 from paths import ROOT
 
 PACKAGE = os.path.join(ROOT, "rs_vla_guard")
-LAYERS = [("text",), ("certification", "frames"), ("actions",), ("params", "oracles", "tasks"), ("fleet", "sampling"),
+LAYERS = [("text",), ("certification", "frames"), ("actions",), ("params", "oracles", "tasks"), ("fleet", "sampling", "control"),
           ("policies",), ("guard",), ("attacks", "replay"), ("sim",), ("ros",), ("tools",)]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 # Old import paths kept working as thin re-exports: they sit on top of everything.
@@ -125,3 +125,12 @@ def test_the_checker_sees_imports_of_every_form():
     assert "rclpy" in external
     internal, _ = imports("sim.episodes", os.path.join(PACKAGE, "sim", "episodes.py"))
     assert "attacks.Attacker" in internal and "tasks.blocks" in internal
+
+
+def test_control_imports_no_torch_ros_or_bag_library():
+    # The control core is the rules of a control period: the node and the replay call it; it needs none of these.
+    banned = {"torch", "rosbags", "mcap", "ray", "cv2", "transformers"} | ROS_PACKAGES
+    for module, path in ALL:
+        if unit_of(module) == "control":
+            _, external = imports(module, path)
+            assert not external & banned, f"{module} imports {external & banned}"
