@@ -639,38 +639,46 @@ class Guard:
 
     # ------------------------------------------------------------------ real-time budget (DESIGN 2.11)
 
-    def warm_up(self, instruction: Optional[str] = None) -> Dict[str, float]:
-        """Run one full sampling batch (``batch_size`` noisy copies of a probe frame) twice, so lazy
-        initialisation and a CUDA warm-up happen now, not in a decision; the second run's time seeds the
-        batch-time estimate. Returns (and keeps in :attr:`warmup`) ``first_batch_s`` and ``batch_seconds``."""
+    def warm_up(self, instruction: Optional[str] = None, repeats: int = 1) -> Dict[str, float]:
+        """Run one full sampling batch (``batch_size`` noisy copies of a probe frame) 1 + ``repeats`` times, so
+        lazy initialisation and a CUDA warm-up happen now, not in a decision; the median of the timed runs
+        (all but the first) seeds the batch-time estimate. Returns (and keeps in :attr:`warmup`)
+        ``first_batch_s``, ``batch_seconds`` and ``frame_seconds`` (one probe frame to the policy's input)."""
         probes = self.probes()
         text = (instruction or probes.instructions[0]).strip()
+        started = time.perf_counter()
         clean = torch.from_numpy(self._input(probes.frames[0])).to(self.policy.device)
+        frame_seconds = time.perf_counter() - started
         generator = make_generator(self.policy.device, 0)
         noise = torch.randn((self.batch_size, *clean.shape), generator=generator, device=clean.device, dtype=clean.dtype)
         pixels = clean.unsqueeze(0) + self.params["sigma"] * noise
         classify = self.classifier(text, self._probe_state())
         times = []
-        for _ in range(2):
+        for _ in range(1 + max(1, repeats)):
             started = time.perf_counter()
             with torch.inference_mode():
                 classify(pixels)
             if self.policy.device.type == "cuda":
                 torch.cuda.synchronize(self.policy.device)
             times.append(time.perf_counter() - started)
-        self.batch_time.seed(times[1])
-        self.warmup = {"first_batch_s": times[0], "batch_seconds": times[1]}
+        batch_seconds = float(np.median(times[1:]))
+        self.batch_time.seed(batch_seconds)
+        self.warmup = {"first_batch_s": times[0], "batch_seconds": batch_seconds, "frame_seconds": frame_seconds}
         return dict(self.warmup)
 
-    def budget(self, frame_seconds: float = 0.0, batch_seconds: Optional[float] = None) -> Budget:
-        """What this configuration can certify within ``deadline_s`` here (:mod:`.control.budget`), from the
-        warm-up's batch time (or ``batch_seconds``), with alpha split as decisions split it."""
-        if batch_seconds is None:
-            if self.warmup is None:
-                self.warm_up()
-            batch_seconds = self.warmup["batch_seconds"]
-        return budget_for(self.params, batch_seconds, batch_size=self.batch_size, hypotheses=self._hypotheses(),
-                          frame_seconds=frame_seconds)
+    def budget(self, params: Optional[Dict[str, Any]] = None, *, frame_seconds: Optional[float] = None,
+               batch_seconds: Optional[float] = None) -> Budget:
+        """What ``params`` (default: the guard's) can certify within ``deadline_s`` here
+        (:mod:`.control.budget`), from the warm-up's batch and frame times unless given, with alpha split as
+        decisions split it."""
+        if self.warmup is None and (batch_seconds is None or frame_seconds is None):
+            self.warm_up()
+        params = params if params is not None else self.params
+        hypotheses = (1 + (len(self.dimensions) if self.envelopes_on else 0)
+                      + len(P.extent_smoothings(params)))
+        return budget_for(params, self.warmup["batch_seconds"] if batch_seconds is None else batch_seconds,
+                          batch_size=self.batch_size, hypotheses=hypotheses,
+                          frame_seconds=self.warmup["frame_seconds"] if frame_seconds is None else frame_seconds)
 
     def _certify(self, clean: torch.Tensor, instruction: str, out_of_time: Optional[Callable[[], bool]] = None,
                  state: Optional[torch.Tensor] = None):

@@ -3,10 +3,10 @@ batch time: ``rs-vla-guard budget`` prints it, the node reports it in ``/diagnos
 
 Figures, for a batch time b (seconds per batch of ``batch_size`` noisy samples) and a deadline d:
 
-- ``samples_within_deadline``: the samples a decision can draw before d under the deadline rule of
-  :mod:`.deadline` (its first batch always, another while it would end by d), at most ``n_max``:
-  ``min(n_max, max(1, floor((d - f) / b)) * batch_size)``, f the seconds to turn one camera frame into
-  the policy's input;
+- ``samples_within_deadline``: the samples a decision can draw and still answer by d, at most ``n_max``:
+  ``min(n_max, floor((d - f) / b) * batch_size)``, f the seconds to turn one camera frame into the policy's
+  input (0 when not even one batch fits: the deadline rule of :mod:`.deadline` still runs a decision's
+  first batch, but its answer comes late and goes out as a ``deadline_exceeded`` stop);
 - ``decisions_per_second``: decisions per second at ``control_rate_hz`` on a clear frame, one that
   certifies at the test's first look: ``min(control_rate_hz, 1 / (f + batches of the first look * b))``;
 - ``min_certifiable_radius``: the radius that many unanimous samples certify (p_A = 1; DESIGN 2.4) with
@@ -89,7 +89,7 @@ def budget_for(params: Dict[str, Any], batch_seconds: float, *, batch_size: int,
     p = params
     mode, alpha = p["certify_mode"], p["alpha"] / hypotheses
     deadline, n_max = p["deadline_s"], p["n_max"]
-    batches = max(1, int(math.floor((deadline - frame_seconds) / batch_seconds)))
+    batches = max(0, int(math.floor((deadline - frame_seconds) / batch_seconds)))
     samples = min(n_max, batches * batch_size)
     common = dict(sigma=p["sigma"], alpha=alpha, oracle_error=p["oracle_error"], symmetric_oracle=p["symmetric_oracle"])
     needed = smallest_certifying_n(radius_threshold=p["radius_threshold"], certify_mode=mode, n_limit=10**7, **common)

@@ -57,6 +57,7 @@ from std_srvs.srv import SetBool
 
 from .. import actions as A
 from .. import params as P
+from ..control.budget import BUDGET_KEYS
 from ..guard import Decision, Guard, instruction_problem, stop_decision
 from ..oracles import BinningOracle
 from ..text import printable
@@ -232,11 +233,16 @@ class GuardNode(LifecycleNode):
             started = time.perf_counter()
             self.guard = self._guard_factory(dict(snapshot))
             self.guard.use(snapshot)
-            probes = self.guard.probes()
-            self.guard.decide(probes.frames[0], probes.instructions[0])  # warm-up
+            if self.guard.warmup is None:  # a factory's own guard: warm up here, never in a decision
+                self.guard.warm_up()
+            budget = self.guard.budget(snapshot)
             self.get_logger().info(
                 f"configured: model {self.guard.policy.model_id} ({self.guard.mode} mode) on "
-                f"{self.guard.policy.device} in {time.perf_counter() - started:.1f}s, config {self.guard.config_hash}")
+                f"{self.guard.policy.device} in {time.perf_counter() - started:.1f}s, config {self.guard.config_hash}; "
+                f"warm-up: first batch {self.guard.warmup['first_batch_s'] * 1e3:.0f} ms, then "
+                f"{budget.batch_seconds * 1e3:.1f} ms per batch of {budget.batch_size}")
+            if not budget.threshold_certifiable:
+                self.get_logger().warning(budget.reason())
         except Exception as error:  # a model that cannot load or is blind: FAILURE, not a crash
             self.guard = None
             self._last_error = printable(f"configure failed: {error}")
@@ -705,6 +711,9 @@ class GuardNode(LifecycleNode):
             return DiagnosticStatus.WARN, f"stopped: {blocked[1]}"
         if running is not None and time.monotonic() - running > snapshot["deadline_s"]:
             return DiagnosticStatus.WARN, "decision overrunning its deadline"
+        budget = self._budget(snapshot)
+        if budget is not None and not budget.threshold_certifiable:
+            return DiagnosticStatus.WARN, budget.reason()
         commands, certified = self._window(snapshot)
         window = snapshot["diagnostics_window_s"]
         if commands == 0:
@@ -714,6 +723,18 @@ class GuardNode(LifecycleNode):
         if stopped >= snapshot["diagnostics_warn_stop_fraction"]:
             return DiagnosticStatus.WARN, message
         return DiagnosticStatus.OK, message
+
+    def _budget(self, snapshot: Dict[str, Any]):
+        """The real-time budget of ``snapshot`` on this machine (from the configure-time warm-up), or None
+        while no guard is configured or the snapshot is one the guard cannot compute it for."""
+        guard = self.guard
+        if guard is None or guard.warmup is None:
+            return None
+        try:
+            return guard.budget(snapshot)
+        except Exception as error:  # diagnostics must go out whatever the figures do
+            self._log_error(f"budget: {error}")
+            return None
 
     def _publish_state(self) -> None:
         """The latched state topic (``~/state``), on change: lifecycle state, enabled, e-stop, last reason."""
@@ -756,6 +777,13 @@ class GuardNode(LifecycleNode):
             "torch_compile": json.dumps(guard.compile_report) if guard is not None else "",
             "config_problems": printable("; ".join(self._config_problems), 2000),
         }
+        # The real-time budget (DESIGN 2.11): batch time measured at configure, what fits in deadline_s.
+        budget = self._budget(snapshot)
+        values["warmup_first_batch_ms"] = f"{guard.warmup['first_batch_s'] * 1e3:.1f}" if budget is not None else ""
+        for key in BUDGET_KEYS:
+            value = getattr(budget, key) if budget is not None else ""
+            values[f"budget_{key}"] = (str(value).lower() if isinstance(value, bool) else
+                                       f"{value:.6g}" if isinstance(value, float) else str(value))
         array = DiagnosticArray(status=[messages.status(f"{self.get_name()}: guard", level, printable(message),
                                                         values, hardware_id=values["model_id"])])
         array.header.stamp = self.get_clock().now().to_msg()

@@ -1,4 +1,5 @@
-"""The ``rs-vla-guard`` command: demo, certify, extent, semantic, oracle-eval, plan, scene, bench, sim, fleet, replay.
+"""The ``rs-vla-guard`` command: demo, certify, extent, semantic, oracle-eval, plan, scene, bench, budget, sim, fleet,
+replay.
 
 Every failure the user can cause (bad arguments, unreadable image, invalid parameters, missing model)
 exits non-zero with a one-line message saying what was wrong. The guard's parameters are flags of every
@@ -20,8 +21,7 @@ from ..attacks import ATTACKS, PGD_AIMS
 from ..certification.extent import TRANSFORMS
 
 
-class UsageError(Exception):
-    """A user error: printed as one line, exit status 2."""
+from .sources import UsageError, fleet_robot, params_or_fleet
 
 
 def _bounded(kind, *, above: float = None, at_least: float = None):
@@ -308,6 +308,12 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_budget(args) -> int:
+    from . import budget
+
+    return budget.run(args, guard_overrides)
+
+
 def cmd_sim(args) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on machines without a display
     if importlib.util.find_spec("mujoco") is None:  # fail early with a clear message
@@ -372,27 +378,6 @@ def cmd_fleet(args) -> int:
 
 # ---------------------------------------------------------------- replay
 
-def _params_file(path: str) -> Dict[str, object]:
-    try:
-        with open(path) as handle:
-            return P.from_ros_yaml(handle.read())
-    except OSError as error:
-        raise UsageError(f"cannot read parameter file {path}: {error.strerror}") from error
-
-
-def _fleet_robot(path: str, robot: str) -> Dict[str, object]:
-    """One robot's parameters from a fleet file; FleetError when it breaks the fleet's limits."""
-    from .. import fleet
-    from ..fleet import FleetError
-
-    document = fleet.load(path)
-    params = fleet.robot_parameters(document, robot)
-    problems = fleet.check(document).get(robot) or []
-    if problems:
-        raise FleetError(f"robot {robot} in {path} violates the fleet configuration: {problems[0]}")
-    return params
-
-
 def _replay_options(args):
     from ..replay.engine import ReplayOptions
 
@@ -430,15 +415,11 @@ def _run_replay(bags, overrides, options, args, label: str = ""):
 def cmd_replay(args) -> int:
     from ..replay import report
 
-    if args.fleet and not args.robot:
-        raise UsageError("--fleet needs --robot NAME")
-    if args.params and args.fleet:
-        raise UsageError("give --params or --fleet, not both")
     if args.out and len(args.bags) != 1:
         raise UsageError("--out annotates one bag; give exactly one")
     if args.out and os.path.exists(args.out):
         raise UsageError(f"--out {args.out} exists")
-    overrides = _params_file(args.params) if args.params else _fleet_robot(args.fleet, args.robot) if args.fleet else {}
+    overrides = params_or_fleet(args.params, args.fleet, args.robot)
     overrides.update(guard_overrides(args))
     params = P.effective(overrides)
     options = _replay_options(args)
@@ -463,7 +444,7 @@ def cmd_replay(args) -> int:
 def cmd_fleet_replay(args) -> int:
     from ..replay import report
 
-    base, other = _fleet_robot(args.file, args.robot), _fleet_robot(args.compare, args.robot)
+    base, other = fleet_robot(args.file, args.robot), fleet_robot(args.compare, args.robot)
     for overrides in (base, other):
         overrides.update(guard_overrides(args))
     base_params, other_params = P.effective(base), P.effective(other)
@@ -597,6 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also measure contention_ratio: p50 latency beside N busy-loop processes over idle")
     add_guard_options(bench)
     bench.set_defaults(func=cmd_bench)
+
+    from . import budget
+    budget.add_parser(sub, add_guard_options, cmd_budget)
 
     sim = sub.add_parser("sim", help="seeded closed-loop episodes in the MuJoCo arena, guarded vs unguarded")
     sim.add_argument("--episodes", type=_positive_int, default=10)

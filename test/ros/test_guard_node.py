@@ -201,6 +201,11 @@ def test_diagnostics_report_health_at_about_one_hertz(ros):
     assert int(values["torch_threads"]) >= 1  # what the forward passes run with (torch_threads: 0 = torch's)
     assert json.loads(values["torch_compile"]) == {"backend": "off"}  # the default: forwards run uncompiled
     assert float(values["publish_rate_hz"]) > 1.0  # decisions at (up to) 5 Hz; the machine may be busy
+    # The real-time budget, from the batch time measured at configure: the defaults certify in time on any CPU
+    # (the first look, 43 samples, is one batch, and a decision always runs its first batch).
+    assert float(values["budget_batch_seconds"]) > 0 and float(values["warmup_first_batch_ms"]) > 0
+    assert int(values["budget_samples_within_deadline"]) >= 64 and values["budget_threshold_certifiable"] == "true"
+    assert float(values["budget_min_certifiable_radius"]) >= 0.25 and float(values["budget_decisions_per_second"]) > 0
 
 
 CLEAR = scenes.render(scenes.Scene([scenes.Block("red", 0.5, 0.15)]))
