@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rs_vla_guard.guard import Guard
-from rs_vla_guard.policies.transformers_vlm import cpu_has_bf16
+from rs_vla_guard.policies.hf_common import cpu_has_bf16
 from rs_vla_guard.sampling import frame_to_input, predict_clean
 from rs_vla_guard.tasks import blocks as scenes
 

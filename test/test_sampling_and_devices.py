@@ -4,7 +4,8 @@ import os
 import pytest
 import torch
 
-from rs_vla_guard.policies.transformers_vlm import TransformersVLM, _autocast_dtype, _resolve_dtype
+from rs_vla_guard.policies.hf_common import autocast_dtype as _autocast_dtype, resolve_dtype as _resolve_dtype
+from rs_vla_guard.policies.transformers_vlm import TransformersVLM
 from rs_vla_guard.sampling import apply_torch_threads, automatic_torch_threads, make_generator, resolve_device
 
 

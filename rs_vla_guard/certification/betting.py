@@ -26,7 +26,6 @@ import math
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
-from scipy.special import logsumexp
 
 from .bounds import check_parameters, oracle_corrected, probability_for_radius
 from .gaussian import (ABSTAIN, BELOW_THRESHOLD, OUT_OF_TIME, Certificate, Sampler, _count, _draw, _finish,
@@ -51,57 +50,90 @@ _LOG_W_MIRROR = np.log(_PRIOR / _PRIOR.sum())
 _LOG_1_MINUS_T = np.log1p(-_T)
 
 
+def _logsumexp(terms: np.ndarray) -> np.ndarray:
+    """log(sum(exp(terms))) over the last axis, with numpy alone (scipy's costs ~100 us a call in overhead,
+    and the bounds below call it thousands of times per border decision)."""
+    top = np.max(terms, axis=-1, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(divide="ignore"):
+        return (top + np.log(np.sum(np.exp(terms - top), axis=-1, keepdims=True)))[..., 0]
+
+
+def log_evalues(k: int, n: int, m: np.ndarray) -> np.ndarray:
+    """log K_n(m) for an array of nulls m (see :func:`log_evalue`): +inf where m <= 0, -inf where m >= 1."""
+    m = np.asarray(m, dtype=np.float64)
+    if n == 0:
+        return np.zeros(m.shape)
+    inside = (m > 0.0) & (m < 1.0)
+    safe = np.where(inside, m, 0.5)[..., None]
+    terms = _LOG_W + k * np.log1p(_T * (1.0 - safe) / safe) + (n - k) * _LOG_1_MINUS_T
+    if k == n:
+        terms = np.concatenate([terms, math.log(UNANIMOUS_WEIGHT) - n * np.log(safe)], axis=-1)
+    return np.where(inside, _logsumexp(terms), np.where(m <= 0.0, math.inf, -math.inf))
+
+
+def log_evalues_below(k: int, n: int, m: np.ndarray) -> np.ndarray:
+    """The mirrored e-process of :func:`log_evalue_below` for an array of nulls m."""
+    m = np.asarray(m, dtype=np.float64)
+    if n == 0:
+        return np.zeros(m.shape)
+    inside = (m > 0.0) & (m < 1.0)
+    safe = np.where(inside, m, 0.5)[..., None]
+    terms = _LOG_W_MIRROR + k * _LOG_1_MINUS_T + (n - k) * np.log1p(_T * safe / (1.0 - safe))
+    return np.where(inside, _logsumexp(terms), -math.inf)
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def log_evalue(k: int, n: int, m: float) -> float:
     """log K_n(m): the betting evidence against p_A <= m after k of n samples agreed (0 at n = 0)."""
-    if n == 0:
-        return 0.0
-    if m <= 0.0:
-        return math.inf
-    if m >= 1.0:
-        return -math.inf
-    terms = _LOG_W + k * np.log1p(_T * (1.0 - m) / m) + (n - k) * _LOG_1_MINUS_T
-    if k == n:
-        terms = np.append(terms, math.log(UNANIMOUS_WEIGHT) - n * math.log(m))
-    return float(logsumexp(terms))
+    return float(log_evalues(k, n, np.float64(m)))
 
 
 @functools.lru_cache(maxsize=1 << 16)
 def log_evalue_below(k: int, n: int, m: float) -> float:
     """log of the mirrored e-process: evidence against p_A >= m after k of n samples agreed."""
-    if n == 0 or m >= 1.0:
+    if m >= 1.0:
         return 0.0 if n == 0 else -math.inf
-    if m <= 0.0:
-        return -math.inf
-    terms = _LOG_W_MIRROR + k * _LOG_1_MINUS_T + (n - k) * np.log1p(_T * m / (1.0 - m))
-    return float(logsumexp(terms))
+    return float(log_evalues_below(k, n, np.float64(m)))
 
 
-def _bisect(inside: Callable[[float], bool], low: float, high: float) -> float:
-    """The boundary between ``inside`` (true at ``low``) and outside (at ``high``), as the last inside point."""
-    for _ in range(60):
-        middle = 0.5 * (low + high)
-        if inside(middle):
-            low = middle
-        else:
-            high = middle
+# The boundary search: each round evaluates the e-process on a grid of GRID_POINTS nulls at once and keeps
+# the cell where it crosses the level; GRID_ROUNDS rounds narrow [0, 1] to 31^-8 (~1e-12), as fine as a
+# 40-step bisection, in 8 vectorised evaluations instead of 60 scalar ones.
+GRID_POINTS = 32
+GRID_ROUNDS = 8
+
+
+def _boundary(inside: Callable[[np.ndarray], np.ndarray], low: float, high: float) -> float:
+    """The boundary between ``inside`` (true at ``low``, and monotone: true, then false) and outside (at
+    ``high``), as the last grid point found inside: never a point outside."""
+    for _ in range(GRID_ROUNDS):
+        grid = np.linspace(low, high, GRID_POINTS)
+        found = np.flatnonzero(inside(grid))
+        last = int(found[-1]) if found.size else 0
+        if last == GRID_POINTS - 1:
+            return float(grid[-1])
+        low, high = float(grid[last]), float(grid[last + 1])
     return low
 
 
+# Both bounds are pure functions of (k, n, alpha): cached, a decision that repeats a count costs nothing.
+@functools.lru_cache(maxsize=1 << 16)
 def lower_bound(k: int, n: int, alpha: float) -> float:
     """The (1 - alpha) confidence sequence's lower bound on p_A: the largest m that K_n(m) >= 1/alpha rejects."""
     level = math.log(1.0 / alpha)
     if n == 0 or k == 0 or log_evalue(k, n, 1e-12) < level:
         return 0.0
-    return _bisect(lambda m: log_evalue(k, n, m) >= level, 1e-12, 1.0)
+    return _boundary(lambda m: log_evalues(k, n, m) >= level, 1e-12, 1.0)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def upper_bound(k: int, n: int, alpha: float) -> float:
     """The (1 - alpha) confidence sequence's upper bound on p_A (from the mirrored e-process)."""
     level = math.log(1.0 / alpha)
     if n == 0 or k == n or log_evalue_below(k, n, 1.0 - 1e-12) < level:
         return 1.0
-    return 1.0 - _bisect(lambda r: log_evalue_below(k, n, 1.0 - r) >= level, 1e-12, 1.0)
+    return 1.0 - _boundary(lambda r: log_evalues_below(k, n, 1.0 - r) >= level, 1e-12, 1.0)
 
 
 def null_for(p_star: float, oracle_error: float, symmetric_oracle: bool) -> float:

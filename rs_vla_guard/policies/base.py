@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import functools
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -55,6 +55,9 @@ class Policy:
     probes: Optional[Probes] = None
     # The torch modules (attribute paths) whose ``forward`` ``torch_compile`` compiles: the batched hot path.
     compiled_modules: Tuple[str, ...] = ("model",)
+    # The torch modules whose Linear layers int8 quantization swaps (CPU without native bfloat16)
+    quantized_modules: Tuple[str, ...] = ()
+    precision: str = ""  # what the forwards compute in, when the guard changed it ("int8"); "" = as loaded
 
     def score(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor:
         """B x C log-likelihoods of each phrase as the answer (``score`` mode)."""
@@ -74,6 +77,27 @@ class Policy:
 
     def release(self) -> None:
         """Free the model's memory (lifecycle cleanup); the policy is unusable afterwards."""
+
+    def clear_caches(self) -> None:
+        """Forget what was computed with the current weights (prompt caches, text embeddings)."""
+
+    def quantize_int8(self) -> Callable[[], None]:
+        """Swap the Linear layers of :attr:`quantized_modules` for dynamically quantized int8 ones, in place
+        (:func:`quantize_linear_int8`); returns the undo. PolicyError when there is nothing to quantize."""
+        modules = [_attribute(self, path) for path in self.quantized_modules]
+        if not modules or not all(isinstance(m, torch.nn.Module) for m in modules):
+            raise PolicyError(f"policy {self.model_id} has no torch modules {self.quantized_modules} to quantize")
+        undos = [quantize_linear_int8(module) for module in modules]
+        self.clear_caches()
+        self.precision = "int8"
+
+        def undo() -> None:
+            for step in reversed(undos):
+                step()
+            self.clear_caches()
+            self.precision = ""
+
+        return undo
 
     def compile(self, backend: str) -> None:
         """Compile the ``forward`` of each module in :attr:`compiled_modules` with ``torch.compile`` (static
@@ -111,6 +135,32 @@ class Policy:
 
     def _unsupported(self, mode: str) -> PolicyError:
         return PolicyError(f"policy {self.model_id} supports modes {tuple(self.modes)}, not {mode!r}")
+
+
+def quantize_linear_int8(model: torch.nn.Module) -> Callable[[], None]:
+    """Swap every ``torch.nn.Linear`` of ``model`` (CPU, float32) for torch's dynamically quantized int8
+    Linear (weights int8 per tensor, activations quantized per batch), in place. Returns the undo: it puts
+    the original float modules back (they are kept, so undoing is exact). PolicyError when none is found."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+    from torch.ao.quantization import default_dynamic_qconfig
+
+    swapped = []
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is torch.nn.Linear and child.weight.dtype == torch.float32:
+                child.qconfig = default_dynamic_qconfig
+                quantized = DynamicLinear.from_float(child)
+                del child.qconfig
+                setattr(parent, name, quantized)
+                swapped.append((parent, name, child))
+    if not swapped:
+        raise PolicyError("int8: the model has no float32 Linear layer to quantize")
+
+    def undo() -> None:
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
+
+    return undo
 
 
 def _attribute(owner: object, path: str) -> object:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .base import Policy, PolicyError
-from .transformers_vlm import PixelNormaliser, _autocast_dtype, _processor_size, model_fingerprint
+from .hf_common import PixelNormaliser, autocast_dtype, model_fingerprint, processor_size
 
 DEFAULT_PROMPT = "{instruction} : {action}"
 
@@ -42,6 +42,7 @@ class DualEncoderPolicy(Policy):
     modes = ("score",)
     differentiable = True
     compiled_modules = ("model.vision_model",)  # text embeddings are cached; images are the batched path
+    quantized_modules = ("model",)  # int8 on CPUs without native bfloat16 (guard.precision)
 
     def __init__(self, model, tokenizer, image_processor, *, device: torch.device, model_id: str,
                  prompt: str = DEFAULT_PROMPT, extra: Optional[Dict] = None,
@@ -51,7 +52,7 @@ class DualEncoderPolicy(Policy):
         self.model, self.tokenizer, self.device, self.model_id = model, tokenizer, device, model_id
         self.prompt, self.extra = prompt, dict(extra or {})
         self.autocast_dtype = autocast_dtype
-        side = _processor_size(image_processor)
+        side = processor_size(image_processor)
         self.input_size = (side, side)
         self._normalise = PixelNormaliser(image_processor, device, next(model.parameters()).dtype)
         self._texts: Dict[Tuple[str, ...], torch.Tensor] = {}
@@ -84,7 +85,7 @@ class DualEncoderPolicy(Policy):
         name = os.path.basename(os.path.normpath(path))
         return cls(model, tokenizer, image_processor, device=device, model_id=f"{name}@{model_fingerprint(path)}",
                    prompt=settings.get("prompt", DEFAULT_PROMPT), extra=settings,
-                   autocast_dtype=_autocast_dtype(dtype, device))
+                   autocast_dtype=autocast_dtype(dtype, device))
 
     def _precision(self):
         if self.autocast_dtype is None:
@@ -122,6 +123,9 @@ class DualEncoderPolicy(Policy):
 
     def log_likelihoods(self, pixels: torch.Tensor, instruction: str, phrases: Sequence[str]) -> torch.Tensor:
         return self._logits(pixels, instruction, phrases, grad=True)
+
+    def clear_caches(self) -> None:
+        self._texts.clear()  # prompt embeddings, computed with the weights of the time
 
     def release(self) -> None:
         self.model = None

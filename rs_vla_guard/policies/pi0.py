@@ -23,7 +23,7 @@ import torch
 
 from .base import Policy, PolicyError
 from .statistics import STATS_FILE, ActionStats, read_stats
-from .transformers_vlm import PixelNormaliser, _autocast_dtype, _processor_size, _resolve_dtype, model_fingerprint
+from .hf_common import PixelNormaliser, autocast_dtype, model_fingerprint, processor_size, resolve_dtype
 
 
 # STATS_FILE and ActionStats were defined here; their old import path keeps working
@@ -39,14 +39,14 @@ def load(path: str, params: Dict, device: torch.device) -> "PI0Policy":
     try:
         processor = AutoProcessor.from_pretrained(path, local_files_only=True)
         model = PI0ForConditionalGeneration.from_pretrained(path, local_files_only=True, use_safetensors=True,
-                                                            dtype=_resolve_dtype(params["dtype"], device))
+                                                            dtype=resolve_dtype(params["dtype"], device))
     except Exception as error:  # transformers raises many types; the user needs the message
         raise PolicyError(f"could not load a pi0 model from {path}: {error}") from error
     model.to(device).eval()
     name = os.path.basename(os.path.normpath(path))
     actions, state, names, cameras = read_stats(path, processor)
     return PI0Policy(model, processor, actions, state, names, device=device, cameras=cameras,
-                     model_id=f"{name}@{model_fingerprint(path)}", autocast_dtype=_autocast_dtype(params["dtype"], device))
+                     model_id=f"{name}@{model_fingerprint(path)}", autocast_dtype=autocast_dtype(params["dtype"], device))
 
 
 class PI0Policy(Policy):
@@ -55,6 +55,7 @@ class PI0Policy(Policy):
     modes = ("action",)
     differentiable = True
     compiled_modules = ("model.model.vlm", "model")  # the prompt and image prefix, then each denoising step
+    quantized_modules = ("model",)  # int8 on CPUs without native bfloat16 (guard.precision)
 
     def __init__(self, model, processor, actions: ActionStats, state: Optional[ActionStats], names: Sequence[str], *,
                  device: torch.device, model_id: str, cameras: int = 1, num_steps: Optional[int] = None,
@@ -69,7 +70,7 @@ class PI0Policy(Policy):
         self.num_steps = num_steps or self.config.num_inference_steps
         self.autocast_dtype = autocast_dtype
         self._dtype = next(model.parameters()).dtype
-        size = _processor_size(processor.image_processor)
+        size = processor_size(processor.image_processor)
         self.input_size = (size, size)
         self.channels = 3 * cameras
         self._normalise = PixelNormaliser(processor.image_processor, device, self._dtype)

@@ -22,7 +22,6 @@ positions keeps the plain layout.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -30,19 +29,7 @@ import numpy as np
 import torch
 
 from .base import Policy, PolicyError
-
-
-def model_fingerprint(path: str) -> str:
-    """Short hash of the config and of the weight files' names and sizes (cheap for large models)."""
-    digest = hashlib.sha256()
-    for name in sorted(os.listdir(path)):
-        full = os.path.join(path, name)
-        if name == "config.json":
-            with open(full, "rb") as handle:
-                digest.update(handle.read())
-        elif name.endswith(".safetensors"):
-            digest.update(f"{name}:{os.path.getsize(full)}".encode())
-    return digest.hexdigest()[:12]
+from .hf_common import PixelNormaliser, autocast_dtype, model_fingerprint, processor_size, resolve_dtype
 
 
 class _Prepared:
@@ -125,22 +112,6 @@ class _CandidateTree:
         self.count = count
 
 
-class PixelNormaliser:
-    """[0, 1] pixels -> the model's pixel values, ``(x - mean) / std`` per channel with the image processor's
-    statistics, on the device. The adapter and the built-in policy's training share it, so both feed the
-    model the same numbers."""
-
-    def __init__(self, image_processor, device: torch.device, dtype: torch.dtype = torch.float32):
-        mean = getattr(image_processor, "image_mean", None) or [0.5, 0.5, 0.5]
-        std = getattr(image_processor, "image_std", None) or [0.5, 0.5, 0.5]
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(1, 3, 1, 1)
-        self.dtype = dtype
-
-    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
-        return ((pixels - self.mean) / self.std).to(self.dtype)
-
-
 def load(path: str, params: Dict, device: torch.device) -> "TransformersVLM":
     """The factory's entry point: a model directory with the guard's parameters."""
     return TransformersVLM.from_pretrained(path, device=device, trust_remote_code=params["trust_remote_code"],
@@ -152,6 +123,7 @@ class TransformersVLM(Policy):
 
     modes = ("score", "generate")
     differentiable = True
+    quantized_modules = ("model",)  # int8 on CPUs without native bfloat16 (guard.precision)
 
     def __init__(self, model, processor, *, device: torch.device, model_id: str, max_new_tokens: int = 8,
                  autocast_dtype: Optional[torch.dtype] = None):
@@ -189,7 +161,7 @@ class TransformersVLM(Policy):
             raise PolicyError(f"policy directory not found: {path}")
         if not any(name.endswith(".safetensors") for name in os.listdir(path)):
             raise PolicyError(f"no .safetensors weights in {path} (only safetensors are loaded)")
-        torch_dtype = _resolve_dtype(dtype, device)
+        torch_dtype = resolve_dtype(dtype, device)
         try:
             processor = AutoProcessor.from_pretrained(path, local_files_only=True, trust_remote_code=trust_remote_code)
             model = AutoModelForImageTextToText.from_pretrained(
@@ -201,10 +173,10 @@ class TransformersVLM(Policy):
         model.to(device).eval()
         name = os.path.basename(os.path.normpath(path))
         return cls(model, processor, device=device, model_id=f"{name}@{model_fingerprint(path)}",
-                   max_new_tokens=max_new_tokens, autocast_dtype=_autocast_dtype(dtype, device), **extra)
+                   max_new_tokens=max_new_tokens, autocast_dtype=autocast_dtype(dtype, device), **extra)
 
     def _precision(self):
-        """Mixed precision for every forward (CUDA by default; see :func:`_autocast_dtype`)."""
+        """Mixed precision for every forward (CUDA by default; see :func:`~.hf_common.autocast_dtype`)."""
         if self.autocast_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
@@ -222,7 +194,7 @@ class TransformersVLM(Policy):
         prepared = self._prepared.get(instruction)
         if prepared is not None:
             return prepared
-        size = _processor_size(self.processor.image_processor)
+        size = processor_size(self.processor.image_processor)
         placeholder = np.zeros((size, size, 3), np.uint8)
         text = self.prompt_text(instruction)
         try:
@@ -404,6 +376,9 @@ class TransformersVLM(Policy):
             )
         return self.tokenizer.batch_decode(out[:, prepared.prompt_length:], skip_special_tokens=True)
 
+    def clear_caches(self) -> None:
+        self._prepared.clear()  # prompt prefixes' keys and values, computed with the weights of the time
+
     def release(self) -> None:
         """Drop the model and free device memory (lifecycle cleanup)."""
         self.model = None
@@ -413,50 +388,3 @@ class TransformersVLM(Policy):
         self._tree_checked.clear()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-
-
-def _processor_size(image_processor) -> int:
-    """The image side an image processor resizes to (a dict or transformers' SizeDict), else 224."""
-    size = getattr(image_processor, "size", None)
-    if isinstance(size, int):
-        return size
-    for key in ("height", "longest_edge", "shortest_edge", "width"):
-        value = size.get(key) if isinstance(size, dict) else getattr(size, key, None)
-        if value:
-            return int(value)
-    return 224
-
-
-def _resolve_dtype(dtype: str, device: torch.device):
-    if dtype == "auto":
-        if device.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.float32
-    choices = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-    if dtype not in choices:
-        raise PolicyError(f"unknown dtype {dtype!r}; choose auto, float32, bfloat16 or float16")
-    return choices[dtype]
-
-
-def cpu_has_bf16() -> bool:
-    """Does this CPU compute bfloat16 natively (AVX512-BF16 or AMX)? Elsewhere bfloat16 is emulated and slower."""
-    cpu = getattr(torch, "cpu", None)
-    checks = [getattr(cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
-    return any(bool(check()) for check in checks if check is not None)
-
-
-def _autocast_dtype(dtype: str, device: torch.device, bf16_supported: Optional[bool] = None
-                    ) -> Optional[torch.dtype]:
-    """The autocast dtype for forwards. ``float32``: none. ``auto``: bfloat16 on CUDA (float16 where bfloat16
-    is unsupported) and on a CPU that computes bfloat16 natively (1.3-1.5x per sample on AVX512-BF16, with
-    labels agreeing with float32's; ``bench`` reports the agreement), none on other CPUs. ``bfloat16`` /
-    ``float16``: that dtype."""
-    if dtype == "float32":
-        return None
-    if dtype in ("bfloat16", "float16"):
-        return torch.bfloat16 if dtype == "bfloat16" else torch.float16
-    if device.type != "cuda":
-        return torch.bfloat16 if (cpu_has_bf16() if bf16_supported is None else bf16_supported) else None
-    if bf16_supported is None:
-        bf16_supported = torch.cuda.is_bf16_supported()
-    return torch.bfloat16 if bf16_supported else torch.float16

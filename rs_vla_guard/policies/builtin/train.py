@@ -8,7 +8,7 @@ distractors of other colours and instructions naming absent colours, so the mode
 colour word) and adds Gaussian noise at a mix of levels around the default sigma 0.25, so the
 smoothed classifier at that sigma is accurate. The input pipeline is the guard's own
 (:func:`rs_vla_guard.sampling.frame_to_input`, then the adapter's
-:class:`~rs_vla_guard.policies.transformers_vlm.PixelNormaliser`), so training and deployment see the
+:class:`~rs_vla_guard.policies.hf_common.PixelNormaliser`), so training and deployment see the
 same pixels.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ... import actions as A
 from ...oracles import canonical_phrase
 from ...sampling import frame_to_input
 from ...tasks import blocks as scenes
-from ..transformers_vlm import PixelNormaliser
+from ..hf_common import PixelNormaliser
 from . import MODEL_DIR
 from . import architecture as builtin
 from .data import (NOISE_LEVELS, TEMPLATES, SimViews, curriculum_at, optimisation_step, optimiser_and_schedule,
