@@ -52,6 +52,7 @@ NO_INSTRUCTION = "no_instruction"
 INVALID_INSTRUCTION = "invalid_instruction"
 NO_STATE = "no_state"
 STALE_STATE = "stale_state"
+INVALID_STATE = "invalid_state"
 POLICY_ERROR = "policy_error"
 INACTIVE = "inactive"
 DISAGREES_WITH_COMMAND = "disagrees_with_command"
@@ -72,8 +73,10 @@ REASONS: Dict[str, str] = {
     INVALID_IMAGE: "the frame cannot be decoded (encoding, size, step, data)",
     NO_INSTRUCTION: "no instruction, an empty one, or one older than instruction_timeout_s",
     INVALID_INSTRUCTION: "the instruction is longer than max_instruction_chars",
-    NO_STATE: "the policy takes the robot state and none (or one of the wrong size) has arrived",
+    NO_STATE: "the policy takes the robot state and no state message has arrived",
     STALE_STATE: "the latest robot state is older than state_timeout_s",
+    INVALID_STATE: "the latest robot state cannot be used: a value that is not finite, no values, the wrong number "
+                   "of them, or (joint_states) a joint of state_joints missing",
     POLICY_ERROR: "the policy raised; the error is in the certificate's detail",
     INACTIVE: "the node is not active (deactivated or shutting down)",
     DISAGREES_WITH_COMMAND: "gate mode: the upstream command's direction is not the certified action",

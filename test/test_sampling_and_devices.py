@@ -44,10 +44,12 @@ def test_mixed_precision_is_used_on_cuda_unless_float32_is_asked_for():
 @pytest.mark.model
 @pytest.mark.parametrize("mode", ["score", "generate"])
 def test_forwards_under_autocast_give_the_float32_decisions(tiny_llava_dir, mode):
-    # The autocast path (CUDA's default) run on CPU with bfloat16: same code, same decisions.
+    # The autocast path (CUDA's default) run on CPU with bfloat16 against float32 (dtype float32: on a CPU with
+    # native bfloat16, dtype auto would autocast the reference too): same code, same decisions.
     phrases = ["move forward", "turn left", "turn right", "stop"]
     pixels = torch.rand(8, 3, 64, 64, generator=torch.Generator().manual_seed(0))
-    full = TransformersVLM.from_pretrained(tiny_llava_dir, device=torch.device("cpu"))
+    full = TransformersVLM.from_pretrained(tiny_llava_dir, device=torch.device("cpu"), dtype="float32")
+    assert full.autocast_dtype is None and next(full.model.parameters()).dtype == torch.float32
     mixed = TransformersVLM(full.model, full.processor, device=torch.device("cpu"), model_id="mixed",
                             autocast_dtype=torch.bfloat16)
     if mode == "generate":

@@ -1,5 +1,6 @@
 """Randomized-smoothing statistics: no torch, no rclpy, and no other module of this package.
 
+- :mod:`.core`: what the tests share: :class:`Certificate`, the sampler, the outcomes, counting;
 - :mod:`.bounds`: Clopper-Pearson bounds, the radius sigma * Phi^-1(p_lower), the oracle-error correction;
 - :mod:`.gaussian`: the Gaussian-L2 certificate, Cohen's fixed two-stage test and the anytime-valid
   sequential threshold test, with fallback-set hypotheses;
@@ -11,7 +12,8 @@ The theory, in this project's words, is in ``docs/theory.md``.
 """
 from .bounds import (check_parameters, lower_confidence_bound, oracle_corrected, probability_for_radius,
                      radius_from_lower_bound, upper_confidence_bound)
-from .gaussian import (ABSTAIN, BELOW_THRESHOLD, CERTIFIED, OUT_OF_TIME, Certificate, Sampler, certify_fixed,
+from .core import ABSTAIN, BELOW_THRESHOLD, CERTIFIED, OUT_OF_TIME, Certificate, Sampler
+from .gaussian import (certify_fixed,
                        certify_sequential, checkpoint_alpha, sequential_schedule, smallest_certifying_n)
 from .betting import certify_betting, first_look, look_schedule
 from .envelopes import Envelope, certify_envelopes, samples_for_envelope

@@ -28,8 +28,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
 import numpy as np
 
 from .bounds import check_parameters, oracle_corrected, probability_for_radius
-from .gaussian import (ABSTAIN, BELOW_THRESHOLD, OUT_OF_TIME, Certificate, Sampler, _count, _draw, _finish,
-                       _hypotheses, _majority, _reported, check_test_arguments)
+from .core import (ABSTAIN, BELOW_THRESHOLD, OUT_OF_TIME, Certificate, Sampler, check_test_arguments, count_labels,
+                   draw, finish, hypotheses_of, majority, reported_hypothesis)
 
 UNANIMOUS_WEIGHT = 0.5
 PRIOR_SHAPE = 1.5
@@ -253,9 +253,9 @@ def certify_betting(
     n_selection = 0
     if candidate is None:
         selection: Dict[int, int] = {}
-        _count(_draw(sample, n0), selection)
+        count_labels(draw(sample, n0), selection)
         n_selection = n0
-        candidate = _majority(selection)
+        candidate = majority(selection)
         if candidate is None:
             return Certificate(None, False, 0.0, 0.0, n0, selection, ABSTAIN, checkpoints=0)
     schedule = look_schedule(first, n_max)
@@ -269,19 +269,19 @@ def certify_betting(
                 return Certificate(candidate if isinstance(candidate, int) else None, False, 0.0, 0.0,
                                    n + n_selection, counts, OUT_OF_TIME, 1.0, looks)
             size = min(batch_size, target - n)
-            _count(_draw(sample, size), counts)
+            count_labels(draw(sample, size), counts)
             n += size
         looks += 1
         if callable(candidate):
             candidate = candidate()
             if candidate is None:  # the first draw selects; estimation starts afresh
-                candidate = _majority(counts)
+                candidate = majority(counts)
                 n_selection, n, counts, looks = n, 0, {}, 0
                 if candidate is None:
                     return Certificate(None, False, 0.0, 0.0, n_selection, {}, ABSTAIN, checkpoints=looks)
                 continue
         if hypotheses is None:
-            hypotheses = _hypotheses(candidate, fallbacks)
+            hypotheses = hypotheses_of(candidate, fallbacks)
             share = alpha / len(hypotheses)
             level = math.log(1.0 / share)
         ks = [sum(counts.get(c, 0) for c in h) for h in hypotheses]
@@ -301,6 +301,6 @@ def certify_betting(
         if passed:  # the bisection's last inside point can sit a hair below m; the evidence itself decided
             lowers[h] = max(lowers[h], p_star if p_star > 0.5 else math.nextafter(0.5, 1.0))
     uppers = [min(upper_bound(k, n, share) + oracle_error, 1.0) if n else 1.0 for k in ks]
-    h = _reported(lowers, p_star)
-    return _finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
+    h = reported_hypothesis(lowers, p_star)
+    return finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
                    uppers[h], looks, fallback=hypotheses[h] if h else None)

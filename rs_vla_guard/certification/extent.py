@@ -32,7 +32,7 @@ from scipy.stats import norm as _norm
 
 from .betting import certify_betting, first_look
 from .bounds import lower_confidence_bound
-from .gaussian import ABSTAIN, BELOW_THRESHOLD, CERTIFIED, Certificate, Sampler, _count, _draw
+from .core import ABSTAIN, BELOW_THRESHOLD, CERTIFIED, Certificate, Sampler, count_labels, draw
 
 GAUSSIAN = "gaussian"
 UNIFORM = "uniform"
@@ -164,8 +164,8 @@ def certify_extent_threshold(sample: Sampler, smoothing: ExtentSmoothing, *, ext
     counts: Dict[int, int] = {}
 
     def indicator(m: int) -> np.ndarray:
-        labels = _draw(sample, m)
-        _count(labels, counts)
+        labels = draw(sample, m)
+        count_labels(labels, counts)
         return np.isin(labels, list(members)).astype(np.int64)
 
     p_star = max(smoothing.probability_for(extent_threshold), 0.5)
@@ -192,8 +192,8 @@ def certify_extent(sample: Sampler, smoothing: ExtentSmoothing, *, n: int, alpha
         raise ValueError(f"n must be >= 1, got {n}")
     members = frozenset(int(c) for c in target)
     counts: Dict[int, int] = {}
-    labels = _draw(sample, n)
-    _count(labels, counts)
+    labels = draw(sample, n)
+    count_labels(labels, counts)
     k = sum(count for label, count in counts.items() if label in members)
     p_lower = lower_confidence_bound(k, n, alpha)
     certificate = Certificate(1, p_lower > 0.5, 0.0, p_lower, n, {}, CERTIFIED if p_lower > 0.5 else ABSTAIN)

@@ -18,112 +18,14 @@ reported bound is false stays <= alpha.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, Optional, Sequence
 
 import numpy as np
 
 from .bounds import (check_parameters, lower_confidence_bound, oracle_corrected, probability_for_radius,
                      radius_from_lower_bound, smallest_n_where, upper_confidence_bound)
-
-Sampler = Callable[[int], Sequence[int]]
-
-# The statistical outcomes a certificate reports (the package's one list of reasons, ``actions.py``,
-# adds the guard's and the node's own stop reasons to these).
-CERTIFIED = "certified"
-BELOW_THRESHOLD = "below_threshold"
-ABSTAIN = "abstain"
-OUT_OF_TIME = "deadline_exceeded"
-
-
-@dataclass
-class Certificate:
-    """Outcome of one certification.
-
-    ``candidate`` is the class under test (None when no sample mapped to any class); ``p_lower`` the
-    oracle-corrected lower bound on its probability under noise; ``radius`` = sigma * Phi^-1(p_lower)
-    (0 when abstaining); ``certified`` is true when the radius reaches the requested threshold;
-    ``n_samples`` counts the estimation samples plus any selection samples drawn; ``counts`` maps
-    class index (-1 = unmapped) to the number of estimation samples with that class. ``fallback`` is the
-    set of classes the certificate is about when the candidate alone did not certify but a fallback set
-    containing it did (then radius, p_lower and p_upper are the set's); None when it is about the candidate.
-    """
-
-    candidate: Optional[int]
-    certified: bool
-    radius: float
-    p_lower: float
-    n_samples: int
-    counts: Dict[int, int] = field(default_factory=dict)
-    reason: str = ABSTAIN
-    p_upper: float = 1.0
-    checkpoints: int = 1
-    fallback: Optional[Tuple[int, ...]] = None
-
-
-def _count(labels: Sequence[int], into: Dict[int, int]) -> None:
-    values, freq = np.unique(np.asarray(labels, dtype=np.int64), return_counts=True)
-    for value, count in zip(values.tolist(), freq.tolist()):
-        into[value] = into.get(value, 0) + count
-
-
-def _draw(sample: Sampler, m: int) -> np.ndarray:
-    labels = np.asarray(sample(m), dtype=np.int64).reshape(-1)
-    if labels.size != m:
-        raise ValueError(f"sampler returned {labels.size} labels, {m} requested")
-    return labels
-
-
-def _majority(counts: Dict[int, int]) -> Optional[int]:
-    """The most frequent mapped class (None when none is mapped); ties go to the smallest index so the
-    choice is deterministic."""
-    mapped = {c: k for c, k in counts.items() if c >= 0}
-    return min(mapped, key=lambda c: (-mapped[c], c)) if mapped else None
-
-
-def _select_candidate(sample: Sampler, n0: int) -> Optional[int]:
-    counts: Dict[int, int] = {}
-    _count(_draw(sample, n0), counts)
-    return _majority(counts)
-
-
-def _hypotheses(candidate: Optional[int], fallbacks: Iterable[Iterable[int]]) -> List[Tuple[int, ...]]:
-    """The candidate alone first, then each fallback set that contains it (chosen by the candidate only)."""
-    if candidate is None:
-        return [()]
-    sets = [tuple(sorted(set(int(c) for c in s))) for s in fallbacks]
-    return [(candidate,)] + [s for s in dict.fromkeys(sets) if candidate in s and len(s) > 1]
-
-
-def _in_each(labels: np.ndarray, hypotheses: List[Tuple[int, ...]]) -> np.ndarray:
-    return np.array([np.count_nonzero(np.isin(labels, h)) for h in hypotheses], dtype=np.int64)
-
-
-def _passes(p_lower: float, p_star: float) -> bool:
-    # p_lower > 0.5 matters only when the threshold is 0 (then any non-abstaining bound certifies).
-    return p_lower >= p_star and p_lower > 0.5
-
-
-def _reported(lowers: Sequence[float], p_star: float) -> int:
-    """The candidate if it certifies, else the fallback set with the highest certifying bound, else the candidate."""
-    if _passes(lowers[0], p_star):
-        return 0
-    passing = [h for h in range(1, len(lowers)) if _passes(lowers[h], p_star)]
-    return max(passing, key=lambda h: lowers[h]) if passing else 0
-
-
-def _finish(candidate, k, n, n_total, counts, p_lower, sigma, radius_threshold, p_upper=1.0, checkpoints=1,
-            fallback=None):
-    radius = radius_from_lower_bound(p_lower, sigma)
-    if p_lower <= 0.5:
-        reason, certified = ABSTAIN, False
-    elif radius >= radius_threshold:
-        reason, certified = CERTIFIED, True
-    else:
-        reason, certified = BELOW_THRESHOLD, False
-    return Certificate(candidate, certified, radius, p_lower, n_total, counts, reason, p_upper, checkpoints,
-                       fallback)
-
+from .core import (ABSTAIN, BELOW_THRESHOLD, OUT_OF_TIME, Certificate, Sampler, check_test_arguments, count_in_each,
+                   count_labels, draw, finish, hypotheses_of, passes, reported_hypothesis, select_candidate)
 
 def certify_fixed(
     sample: Sampler,
@@ -153,18 +55,18 @@ def certify_fixed(
         raise ValueError(f"need n > 0 and n0 > 0 without a candidate, got n0={n0}, n={n}")
     n_selection = 0
     if candidate is None:
-        candidate, n_selection = _select_candidate(sample, n0), n0
+        candidate, n_selection = select_candidate(sample, n0), n0
     counts: Dict[int, int] = {}
-    labels = _draw(sample, n)
-    _count(labels, counts)
+    labels = draw(sample, n)
+    count_labels(labels, counts)
     if candidate is None:
         return Certificate(None, False, 0.0, 0.0, n + n_selection, counts, ABSTAIN)
-    hypotheses = _hypotheses(candidate, fallbacks)
+    hypotheses = hypotheses_of(candidate, fallbacks)
     share = alpha / len(hypotheses)
-    ks = _in_each(labels, hypotheses)
+    ks = count_in_each(labels, hypotheses)
     lowers = [oracle_corrected(lower_confidence_bound(int(k), n, share), oracle_error, symmetric_oracle) for k in ks]
-    h = _reported(lowers, probability_for_radius(radius_threshold, sigma))
-    return _finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
+    h = reported_hypothesis(lowers, probability_for_radius(radius_threshold, sigma))
+    return finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
                    fallback=hypotheses[h] if h else None)
 
 
@@ -179,14 +81,14 @@ def smallest_certifying_n(*, sigma: float, alpha: float, radius_threshold: float
     """
     check_parameters(sigma, alpha, oracle_error)
     if certify_mode == "betting":
-        from .betting import first_look  # betting builds on this module
+        from .betting import first_look  # one direction only: betting imports .core, never this module
         return first_look(sigma=sigma, alpha=alpha, radius_threshold=radius_threshold, n_max=n_limit,
                           oracle_error=oracle_error, symmetric_oracle=symmetric_oracle)
     level = checkpoint_alpha(alpha, 1) if certify_mode == "sequential" else alpha
     p_star = probability_for_radius(radius_threshold, sigma)
 
     def certifies(n: int) -> bool:
-        return _passes(oracle_corrected(level ** (1.0 / n), oracle_error, symmetric_oracle), p_star)
+        return passes(oracle_corrected(level ** (1.0 / n), oracle_error, symmetric_oracle), p_star)
 
     return smallest_n_where(certifies, n_limit)
 
@@ -199,7 +101,7 @@ def _reachable(k: int, n: int, look: int, schedule: Sequence[int], share: float,
     for later, n_later in reversed(list(enumerate(schedule[look:], start=look + 1))):
         best = k + n_later - n
         bound = lower_confidence_bound(int(best), int(n_later), checkpoint_alpha(share, later))
-        if _passes(oracle_corrected(bound, oracle_error, symmetric_oracle), p_star):
+        if passes(oracle_corrected(bound, oracle_error, symmetric_oracle), p_star):
             return True
     return False
 
@@ -236,16 +138,6 @@ def sequential_schedule(
         schedule.append(n)
         j += 1
     return schedule
-
-
-def check_test_arguments(sigma: float, alpha: float, oracle_error: float, radius_threshold: float, n_max: int,
-                         batch_size: int) -> None:
-    """ValueError for arguments no anytime threshold test (sequential or betting) can run with."""
-    check_parameters(sigma, alpha, oracle_error)
-    if n_max <= 0 or batch_size <= 0:
-        raise ValueError(f"n_max and batch_size must be > 0, got {n_max}, {batch_size}")
-    if radius_threshold < 0:
-        raise ValueError(f"radius_threshold must be >= 0, got {radius_threshold}")
 
 
 def certify_sequential(
@@ -292,8 +184,8 @@ def certify_sequential(
     check_test_arguments(sigma, alpha, oracle_error, radius_threshold, n_max, batch_size)
     n_selection = 0
     if candidate is None:
-        candidate, n_selection = _select_candidate(sample, n0), n0
-    hypotheses = _hypotheses(candidate, fallbacks)
+        candidate, n_selection = select_candidate(sample, n0), n0
+    hypotheses = hypotheses_of(candidate, fallbacks)
     share = alpha / len(hypotheses)
     p_star = max(probability_for_radius(radius_threshold, sigma), 0.5)
     schedule = sequential_schedule(
@@ -314,10 +206,10 @@ def certify_sequential(
                 radius = radius_from_lower_bound(lowers[0], sigma) if lowers[0] > 0.5 else 0.0
                 return Certificate(candidate, False, radius, lowers[0], n + n_selection, counts, OUT_OF_TIME,
                                    uppers[0], j - 1)
-            labels = _draw(sample, min(batch_size, n_look - n))
-            _count(labels, counts)
+            labels = draw(sample, min(batch_size, n_look - n))
+            count_labels(labels, counts)
             if candidate is not None:
-                ks += _in_each(labels, hypotheses)
+                ks += count_in_each(labels, hypotheses)
             n += labels.size
         if candidate is None:
             return Certificate(None, False, 0.0, 0.0, n + n_selection, counts, ABSTAIN, checkpoints=j)
@@ -325,14 +217,14 @@ def certify_sequential(
         lowers = [oracle_corrected(lower_confidence_bound(int(k), int(n), alpha_j), oracle_error, symmetric_oracle)
                   for k in ks]
         uppers = [min(upper_confidence_bound(int(k), n, alpha_j) + oracle_error, 1.0) for k in ks]
-        if _passes(lowers[0], p_star):
+        if passes(lowers[0], p_star):
             break
         if stop_when_hopeless and not any(_reachable(int(k), n, j, **bounds) for k in ks):
             break
         if uppers[0] < p_star:  # the candidate alone is out: stop once the sets are decided too
             sets = range(1, len(hypotheses))
-            if any(_passes(lowers[h], p_star) for h in sets) or all(uppers[h] < p_star for h in sets):
+            if any(passes(lowers[h], p_star) for h in sets) or all(uppers[h] < p_star for h in sets):
                 break
-    h = _reported(lowers, p_star)
-    return _finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
+    h = reported_hypothesis(lowers, p_star)
+    return finish(candidate, int(ks[h]), n, n + n_selection, counts, lowers[h], sigma, radius_threshold,
                    uppers[h], j, fallback=hypotheses[h] if h else None)

@@ -1,5 +1,5 @@
 """What one decision says: :class:`Decision`, the safe stop before any sampling, the certificate's text
-values (what the node publishes and a replay writes), and the input check of an instruction."""
+values (what the node publishes and a replay writes)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,6 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .. import actions as A
 from .. import params as P
 from ..policies.base import PolicyError
 from ..text import printable
@@ -121,13 +120,3 @@ def stop_decision(params: Dict[str, Any], reason: str, error: str = "", *, model
     return Decision(params["safe_action"], None, False, 0.0, 0.0, 0, {}, reason, latency_ms, params["sigma"],
                     params["alpha"], params["radius_threshold"], model_id, mode, printable(error),
                     P.config_hash(params))
-
-
-def instruction_problem(instruction: Any, params: Dict[str, Any]) -> Optional[Tuple[str, str]]:
-    """(reason, detail) when ``instruction`` cannot be decided on: missing, blank, or too long."""
-    if not isinstance(instruction, str) or not instruction.strip():
-        return A.NO_INSTRUCTION, "no instruction received"
-    if len(instruction) > params["max_instruction_chars"]:
-        return A.INVALID_INSTRUCTION, (f"instruction of {len(instruction)} characters is longer than "
-                                       f"max_instruction_chars {params['max_instruction_chars']}")
-    return None

@@ -24,11 +24,12 @@ from ..certification import extent
 from ..certification.extent import ExtentCertificate
 from ..control.budget import Budget, budget_for
 from ..control.deadline import BatchTimeEstimate, DecisionTimer
+from ..control.inputs import instruction_problem, state_problem
 from ..sampling import (NoisySampler, TransformSampler, apply_torch_threads, auto_batch_size, compile_batch_sizes,
                        frame_to_input, make_generator, predict_clean, resolve_device)
 from ..text import printable
 from .precision import choose_precision
-from .decision import BlindPolicyError, Decision, instruction_problem, stop_decision
+from .decision import BlindPolicyError, Decision, stop_decision
 
 ATTACK_NOISE_DRAWS = 8  # fixed draws of a continuous policy's own noise that attack scores average over
 ATTACK_SMOOTHING_DRAWS = 16  # fixed Gaussian draws an attack on the smoothed command averages over
@@ -166,16 +167,14 @@ class Guard:
 
     def _state_tensor(self, state) -> Optional[torch.Tensor]:
         """The robot state as a 1 x S tensor on the device (None for policies that take none); ValueError
-        when it is missing or of the wrong size."""
+        naming the problem (:func:`~rs_vla_guard.control.inputs.state_problem`) when it cannot be used."""
         if not self.state_dim:
             return None
-        if state is None:
-            raise ValueError(f"policy {self.policy.model_id} takes the robot state ({self.state_dim} values); none given")
-        values = torch.as_tensor(np.asarray(state, dtype=np.float32).reshape(1, -1), device=self.policy.device)
-        if values.shape[1] != self.state_dim or not bool(torch.isfinite(values).all()):
-            raise ValueError(f"policy {self.policy.model_id} takes {self.state_dim} finite state values, got "
-                             f"{list(np.asarray(state).reshape(-1))[:8]}")
-        return values
+        problem = state_problem(None if state is None else np.asarray(state, dtype=object).reshape(-1).tolist(),
+                                self.state_dim) if state is not None else "no state given"
+        if problem:
+            raise ValueError(f"policy {self.policy.model_id}: {problem}")
+        return torch.as_tensor(np.asarray(state, dtype=np.float32).reshape(1, -1), device=self.policy.device)
 
     def _fixed_noise(self) -> torch.Generator:
         """A generator seeded alike on every call: a policy's own noise held fixed (sensitivity, attacks)."""
@@ -250,11 +249,15 @@ class Guard:
                 count, draws = pixels.shape[0], ATTACK_NOISE_DRAWS
                 copies = pixels.to(device).repeat_interleave(draws, dim=0)
                 copy_state = None if state is None else state.to(device).repeat_interleave(draws, dim=0)
-                scores = self.oracle.scores(self.policy.actions_with_grad(
-                    copies, instruction, copy_state, generator=self._fixed_noise()))
+                with self.policy.full_precision():  # int8 layers have no gradients
+                    scores = self.oracle.scores(self.policy.actions_with_grad(
+                        copies, instruction, copy_state, generator=self._fixed_noise()))
                 return scores.reshape(count, draws, -1).mean(dim=1)
             return expected_scores
-        return lambda pixels: self.policy.log_likelihoods(pixels.to(device), instruction, self.phrases)
+        def phrase_scores(pixels: torch.Tensor) -> torch.Tensor:
+            with self.policy.full_precision():  # int8 layers have no gradients
+                return self.policy.log_likelihoods(pixels.to(device), instruction, self.phrases)
+        return phrase_scores
 
     def attack_command(self, instruction: str, dimension: str, *, smoothed: bool,
                        state: Optional[torch.Tensor] = None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -277,8 +280,9 @@ class Guard:
             if smoothed:
                 copies = copies + sigma * torch.randn(copies.shape, device=device, generator=self._fixed_noise())
             copy_state = None if state is None else state.to(device).repeat_interleave(draws, dim=0)
-            actions = self.oracle.reduce(self.policy.actions_with_grad(copies, instruction, copy_state,
-                                                                       generator=self._fixed_noise()))
+            with self.policy.full_precision():  # int8 layers have no gradients
+                actions = self.oracle.reduce(self.policy.actions_with_grad(copies, instruction, copy_state,
+                                                                           generator=self._fixed_noise()))
             return actions[:, column].reshape(count, draws).mean(dim=1)
         return command
 
@@ -496,10 +500,13 @@ class Guard:
         problem = instruction_problem(instruction, self.params)
         if problem is not None:
             return self._decision(started, problem[0], error=problem[1])
+        if self.state_dim and state is None:
+            return self._decision(started, A.NO_STATE, error=f"policy {self.policy.model_id} takes the robot state "
+                                  f"({self.state_dim} values); none given")
         try:
             state_tensor = self._state_tensor(state)
         except ValueError as error:
-            return self._decision(started, A.NO_STATE, error=str(error))
+            return self._decision(started, A.INVALID_STATE, error=str(error))
         try:
             clean = self._input(frame_rgb)
         except (ValueError, TypeError) as error:

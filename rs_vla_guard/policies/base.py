@@ -83,21 +83,38 @@ class Policy:
 
     def quantize_int8(self) -> Callable[[], None]:
         """Swap the Linear layers of :attr:`quantized_modules` for dynamically quantized int8 ones, in place
-        (:func:`quantize_linear_int8`); returns the undo. PolicyError when there is nothing to quantize."""
+        (:class:`Int8Swap`); returns the undo. PolicyError when there is nothing to quantize."""
         modules = [_attribute(self, path) for path in self.quantized_modules]
         if not modules or not all(isinstance(m, torch.nn.Module) for m in modules):
             raise PolicyError(f"policy {self.model_id} has no torch modules {self.quantized_modules} to quantize")
-        undos = [quantize_linear_int8(module) for module in modules]
+        swaps = [Int8Swap(module) for module in modules]
+        for swap in swaps:
+            swap.apply()
+        self._int8 = swaps
         self.clear_caches()
         self.precision = "int8"
 
         def undo() -> None:
-            for step in reversed(undos):
-                step()
+            for swap in reversed(swaps):
+                swap.restore()
+            self._int8 = []
             self.clear_caches()
             self.precision = ""
 
         return undo
+
+    @contextlib.contextmanager
+    def full_precision(self) -> Iterator[None]:
+        """The float Linear layers in place of int8 ones inside the block: int8 layers have no gradients, so
+        attacks differentiate the float policy (a surrogate of the int8 one the guard runs)."""
+        swaps = getattr(self, "_int8", [])
+        for swap in swaps:
+            swap.restore()
+        try:
+            yield
+        finally:
+            for swap in swaps:
+                swap.apply()
 
     def compile(self, backend: str) -> None:
         """Compile the ``forward`` of each module in :attr:`compiled_modules` with ``torch.compile`` (static
@@ -137,30 +154,34 @@ class Policy:
         return PolicyError(f"policy {self.model_id} supports modes {tuple(self.modes)}, not {mode!r}")
 
 
-def quantize_linear_int8(model: torch.nn.Module) -> Callable[[], None]:
-    """Swap every ``torch.nn.Linear`` of ``model`` (CPU, float32) for torch's dynamically quantized int8
-    Linear (weights int8 per tensor, activations quantized per batch), in place. Returns the undo: it puts
-    the original float modules back (they are kept, so undoing is exact). PolicyError when none is found."""
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
-    from torch.ao.quantization import default_dynamic_qconfig
+class Int8Swap:
+    """Every ``torch.nn.Linear`` of a model (float32) and torch's dynamically quantized int8 Linear made from
+    it (weights int8 per tensor, activations quantized per batch): :meth:`apply` puts the int8 ones in
+    place, :meth:`restore` the original float ones (kept, so restoring is exact). PolicyError when the
+    model has no such layer."""
 
-    swapped = []
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if type(child) is torch.nn.Linear and child.weight.dtype == torch.float32:
-                child.qconfig = default_dynamic_qconfig
-                quantized = DynamicLinear.from_float(child)
-                del child.qconfig
-                setattr(parent, name, quantized)
-                swapped.append((parent, name, child))
-    if not swapped:
-        raise PolicyError("int8: the model has no float32 Linear layer to quantize")
+    def __init__(self, model: torch.nn.Module):
+        from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+        from torch.ao.quantization import default_dynamic_qconfig
 
-    def undo() -> None:
-        for parent, name, child in swapped:
-            setattr(parent, name, child)
+        self.layers = []  # (parent, name, float module, int8 module)
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if type(child) is torch.nn.Linear and child.weight.dtype == torch.float32:
+                    child.qconfig = default_dynamic_qconfig
+                    quantized = DynamicLinear.from_float(child)
+                    del child.qconfig
+                    self.layers.append((parent, name, child, quantized))
+        if not self.layers:
+            raise PolicyError("int8: the model has no float32 Linear layer to quantize")
 
-    return undo
+    def apply(self) -> None:
+        for parent, name, _, quantized in self.layers:
+            setattr(parent, name, quantized)
+
+    def restore(self) -> None:
+        for parent, name, original, _ in self.layers:
+            setattr(parent, name, original)
 
 
 def _attribute(owner: object, path: str) -> object:

@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..control.inputs import joint_state_values
 from ..frames import InvalidImage, frame_from_image_msg, image_fields
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -110,13 +111,10 @@ def decode_frame(msg, msgtype: str) -> np.ndarray:
 
 
 def state_values(msg, msgtype: str, joints: Sequence[str]) -> Tuple[Optional[List[float]], str]:
-    """(values, problem) of a JointState (the named joints, in order) or Float32MultiArray (all values)."""
+    """(values, problem) of a JointState (the named joints, in order) or Float32MultiArray (all values), read
+    as the node reads them (:func:`~rs_vla_guard.control.inputs.joint_state_values`)."""
     if msgtype == JOINT_STATE:
-        positions = dict(zip(msg.name, np.asarray(msg.position, dtype=float).tolist()))
-        missing = [name for name in joints if name not in positions]
-        if missing:
-            return None, f"joint_states lacks {', '.join(missing)}"
-        return [positions[name] for name in joints], ""
+        return joint_state_values(list(msg.name), np.asarray(msg.position, dtype=float).tolist(), joints)
     return np.asarray(msg.data, dtype=float).tolist(), ""
 
 

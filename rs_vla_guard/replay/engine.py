@@ -17,9 +17,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from .. import actions as A
 from .. import params as P
 from ..frames import InvalidImage
-from ..guard import Guard, certificate_values, instruction_problem, stop_decision
+from ..control.rules import input_stop
+from ..guard import Guard, certificate_values, stop_decision
 from ..oracles import BinningOracle
 from . import bags as B
+from .pairing import recorded_inputs
 from .timeline import NS, Tick, frame_seed, latest_at, plan_ticks
 
 
@@ -108,12 +110,8 @@ class BagReplay:
         ticks = self.ticks[start:stop]
         by_frame: Dict[int, List[Tick]] = {}
         records = []
-        for tick in ticks:
-            if tick.stale:
-                records.append(self._record(tick, None))
-                progress(1)
-            else:
-                by_frame.setdefault(tick.frame, []).append(tick)
+        for tick in ticks:  # stale ticks too: an undecodable frame is invalid_image before it is stale
+            by_frame.setdefault(tick.frame, []).append(tick)
         if by_frame:
             topic = B.topic_name(self.options.image_topic)
             last = max(by_frame)
@@ -139,35 +137,20 @@ class BagReplay:
         return getattr(self.scan, kind)[index] if index >= 0 else None
 
     def _decide(self, tick: Tick, frame):
+        """The decision at ``tick`` on ``frame`` (an InvalidImage when it could not be decoded): the node's
+        input rules (control.rules.input_stop) on the recorded inputs of that moment, then the guard. No
+        deadline: a replay decides every frame in full, whatever the machine's speed."""
         params, guard = self.params, self.guard
-        stop = lambda reason, detail: stop_decision(params, reason, detail, model_id=guard.policy.model_id,  # noqa: E731
-                                                    mode=guard.mode)
-        age = (tick.time_ns - self.scan.frame_times[tick.frame]) / NS
-        if tick.stale:
-            return stop(A.STALE_IMAGE, f"frame is {age:.3f} s old")
-        instruction = self.options.instruction
-        if instruction is None:
-            latest = self._latest("instructions", tick.time_ns)
-            instruction = latest[1] if latest else None
-            timeout = params["instruction_timeout_s"]
-            if latest and timeout > 0 and (tick.time_ns - latest[0]) / NS > timeout:
-                return stop(A.NO_INSTRUCTION, "instruction is stale")
-        problem = instruction_problem(instruction, params)
-        if problem is not None:
-            return stop(*problem)
-        state = None
-        if guard.state_dim:
-            latest = self._latest("states", tick.time_ns)
-            if latest is None or latest[1] is None:
-                return stop(A.NO_STATE, (latest[2] if latest else "") or "no robot state received yet")
-            if (tick.time_ns - latest[0]) / NS > params["state_timeout_s"]:
-                return stop(A.STALE_STATE, f"robot state is {(tick.time_ns - latest[0]) / NS:.3f} s old")
-            state = latest[1]
-        if isinstance(frame, Exception):
-            return stop(A.INVALID_IMAGE, str(frame))
+        inputs = recorded_inputs(self.scan, self._times, tick.time_ns, tick.frame, instruction=self.options.instruction,
+                                 state_dim=guard.state_dim,
+                                 frame_problem=str(frame) if isinstance(frame, Exception) else "")
+        stop = input_stop(inputs, params, 0.0)
+        if stop is not None:
+            return stop_decision(params, stop.reason, stop.detail, model_id=guard.policy.model_id, mode=guard.mode)
         guard.generator.manual_seed(frame_seed(params["seed"], self.scan.name, B.topic_name(self.options.image_topic),
                                                tick.frame))
-        return guard.decide(frame, instruction, state=state)
+        return guard.decide(frame, inputs.instruction.text,
+                            state=inputs.state.values if inputs.state is not None else None)
 
     def _record(self, tick: Tick, frame) -> Dict[str, Any]:
         decision = self._decide(tick, frame)

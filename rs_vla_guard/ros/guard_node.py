@@ -58,7 +58,9 @@ from std_srvs.srv import SetBool
 from .. import actions as A
 from .. import params as P
 from ..control.budget import BUDGET_KEYS
-from ..guard import Decision, Guard, instruction_problem, stop_decision
+from ..control.inputs import InputLatch, Inputs, joint_state_values
+from ..control.rules import deadline_stop, gate, hold, input_stop, publication_stop, safety_stop
+from ..guard import Decision, Guard, stop_decision
 from ..oracles import BinningOracle
 from ..text import printable
 from . import messages, qos
@@ -116,13 +118,8 @@ class GuardNode(LifecycleNode):
         self.guard: Optional[Guard] = None
         self._lock = threading.Lock()  # inputs and the running decision's start time
         self._publish_lock = threading.RLock()  # publications, the snapshot swap and the active flag
-        self._frame_msg: Optional[Image] = None
-        self._frame_received: Optional[float] = None  # node-clock seconds
-        self._instruction: Optional[str] = None
-        self._instruction_received: Optional[float] = None
+        self._latch = InputLatch()  # the latest frame, instruction, state, e-stop and enable (control.inputs)
         self._command = None  # (linear_x, angular_z, node-clock seconds)
-        self._state = None  # (values, node-clock seconds): the robot state, for policies that take it
-        self._state_problem = ""  # why the latest state message could not be used
         self._inference_started: Optional[float] = None  # monotonic seconds
         self._deciding_frame_time: Optional[float] = None  # the frame the decision thread works on
         self._active = False
@@ -145,9 +142,6 @@ class GuardNode(LifecycleNode):
         self._last_reason: Optional[str] = None
         self._policy_fault: Optional[str] = None  # set while decisions end in policy_error
         self._configured: Optional[Dict[str, Any]] = None  # the snapshot configured: bounds runtime changes
-        self._estop: Optional[bool] = None  # the latest e-stop message (None: none yet)
-        self._estop_received: Optional[float] = None  # monotonic seconds
-        self._enabled = True
         self._transition_lock = threading.Lock()  # one lifecycle transition at a time (autostart, services)
         self._recent = deque()  # (monotonic time, certified) of each publication, for the diagnostics window
         self._state_key = None  # what the state topic last said
@@ -336,7 +330,8 @@ class GuardNode(LifecycleNode):
             self.guard.release()  # frees model memory, GPU included
             self.guard = None
         with self._lock:
-            self._frame_msg = self._instruction = self._command = self._state = None
+            self._latch.clear()
+            self._command = None
 
     # ------------------------------------------------------------------ timers and the decision thread
 
@@ -399,15 +394,18 @@ class GuardNode(LifecycleNode):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def _on_image(self, msg: Image) -> None:
+        received = self._now()
+        try:
+            frame_time, problem = self.frame_time(msg.header.stamp, received), ""
+        except messages.InvalidImage as error:
+            frame_time, problem = None, str(error)
         with self._lock:
-            self._frame_msg = msg
-            self._frame_received = self._now()
+            self._latch.on_frame(msg, frame_time, problem)
         self._frame_times.append(time.monotonic())
 
     def _on_instruction(self, msg: String) -> None:
         with self._lock:
-            self._instruction = msg.data
-            self._instruction_received = self._now()
+            self._latch.on_instruction(msg.data, self._now())
 
     def _on_command(self, msg) -> None:
         linear_x, angular_z = messages.twist_of_msg(msg)
@@ -427,28 +425,29 @@ class GuardNode(LifecycleNode):
 
     def _on_joint_states(self, msg: JointState) -> None:
         names = [name.strip() for name in self._snapshot["state_joints"].split(",") if name.strip()]
-        positions = dict(zip(msg.name, msg.position))
-        missing = [name for name in names if name not in positions]
+        values, problem = joint_state_values(list(msg.name), list(msg.position), names)
         with self._lock:
-            if missing:
-                self._state_problem = printable(f"joint_states lacks {', '.join(missing)}")
-                return
-            self._state, self._state_problem = ([float(positions[n]) for n in names], self._now()), ""
+            self._latch.on_state(values, self._now(), problem)
 
     def _on_state_array(self, msg: Float32MultiArray) -> None:
         with self._lock:
-            self._state, self._state_problem = ([float(v) for v in msg.data], self._now()), ""
+            self._latch.on_state(list(msg.data), self._now())
 
     def _on_estop(self, msg: Bool) -> None:
         with self._lock:
-            self._estop, self._estop_received = bool(msg.data), time.monotonic()
+            self._latch.on_estop(bool(msg.data), time.monotonic())
         if msg.data and self._active:
             self._publish_stop(A.ESTOP, "e-stop engaged")  # now, not at the next control step
         self._publish_state()
 
+    @property
+    def _enabled(self) -> bool:
+        return self._latch.enabled
+
     def _on_enable(self, request, response):
         """std_srvs/SetBool on ``~/enable``: false -> every step stops (``disabled``) until true again."""
-        self._enabled = bool(request.data)
+        with self._lock:
+            self._latch.enabled = bool(request.data)
         response.success = True
         response.message = "enabled" if self._enabled else "disabled: every control step publishes a stop"
         self.get_logger().info(f"guard {response.message}")
@@ -457,81 +456,48 @@ class GuardNode(LifecycleNode):
         self._publish_state()
         return response
 
+    def _current_inputs(self) -> Inputs:
+        guard = self.guard
+        with self._lock:
+            return self._latch.inputs(state_dim=guard.state_dim if guard is not None else 0, active=self._active,
+                                      steady_now=time.monotonic())
+
     def _blocked(self, snapshot: Dict[str, Any]):
         """(reason, detail) when the e-stop is engaged or the guard disabled: nothing but stops goes out."""
-        with self._lock:
-            engaged, received = self._estop, self._estop_received
-        if engaged:
-            return A.ESTOP, "e-stop engaged"
-        timeout = snapshot["estop_timeout_s"]
-        if timeout > 0 and (received is None or time.monotonic() - received > timeout):
-            silent = "no e-stop message yet" if received is None else \
-                f"e-stop publisher silent for {time.monotonic() - received:.2f} s"
-            return A.ESTOP, f"{silent} (estop_timeout_s {timeout})"
-        if not self._enabled:
-            return A.DISABLED, "disabled through the enable service"
-        return None
-
-    def _inputs(self, snapshot: Dict[str, Any]):
-        """(frame message, frame time, instruction, problem) now; problem = (reason, detail, image age)
-        when the inputs cannot be decided on: no or stale frame, bad stamp, no/long/stale instruction."""
-        blocked = self._blocked(snapshot)
-        if blocked is not None:
-            return None, None, None, (*blocked, None)
-        now = self._now()
-        with self._lock:
-            msg, received = self._frame_msg, self._frame_received
-            instruction, instruction_received = self._instruction, self._instruction_received
-        if msg is None:
-            return None, None, instruction, (A.NO_IMAGE, "no frame received yet", None)
-        try:
-            frame_time = self.frame_time(msg.header.stamp, received)
-        except messages.InvalidImage as error:
-            return msg, None, instruction, (A.INVALID_IMAGE, str(error), None)
-        age, timeout = now - frame_time, snapshot["image_timeout_s"]
-        if age > timeout:
-            return msg, frame_time, instruction, (A.STALE_IMAGE, f"frame is {age:.3f} s old", age)
-        if age < -timeout:
-            return msg, frame_time, instruction, (
-                A.STALE_IMAGE, f"frame stamped {-age:.3f} s in the future: camera and node clocks disagree", age)
-        problem = instruction_problem(instruction, snapshot)
-        if problem is not None:
-            return msg, frame_time, instruction, (*problem, age)
-        timeout = snapshot["instruction_timeout_s"]
-        if timeout > 0 and now - instruction_received > timeout:
-            return msg, frame_time, instruction, (A.NO_INSTRUCTION, "instruction is stale", age)
-        guard = self.guard
-        if guard is not None and guard.state_dim:
-            with self._lock:
-                state, problem = self._state, self._state_problem
-            if state is None:
-                return msg, frame_time, instruction, (A.NO_STATE, problem or "no robot state received yet", age)
-            if now - state[1] > snapshot["state_timeout_s"]:
-                return msg, frame_time, instruction, (A.STALE_STATE, f"robot state is {now - state[1]:.3f} s old", age)
-        return msg, frame_time, instruction, None
+        stop = safety_stop(self._current_inputs(), snapshot)
+        return None if stop is None else (stop.reason, stop.detail)
 
     # ------------------------------------------------------------------ deciding
 
     def _control_step(self) -> None:
+        """One decision: the rules of :mod:`~rs_vla_guard.control.rules` on the latest inputs, the guard when
+        they allow, the deadline, gate mode; then the one publication path."""
         guard = self.guard
         if not self._active or guard is None:
             return
         snapshot = self._snapshot
-        msg, frame_time, instruction, problem = self._inputs(snapshot)
+        with self._lock:
+            msg = self._latch.frame_message
+        inputs, frame = self._current_inputs(), None
+        if inputs.frame is not None and not inputs.frame.problem and inputs.frame.time is not None:
+            try:
+                frame = messages.frame_from_image_msg(msg)
+            except messages.InvalidImage as error:
+                inputs = inputs.with_frame_problem(str(error))
+                with self._lock:  # holds of this frame see the problem too
+                    if self._latch.frame_message is msg:
+                        self._latch.frame = inputs.frame
+        frame_time = inputs.frame.time if inputs.frame is not None else None
         self._deciding_frame_time = frame_time
-        if problem is not None:
-            reason, detail, _ = problem
-            return self._publish_stop(reason, detail, snapshot=snapshot, frame_time=frame_time)
-        try:
-            frame = messages.frame_from_image_msg(msg)
-        except messages.InvalidImage as error:
-            return self._publish_stop(A.INVALID_IMAGE, str(error), snapshot=snapshot, frame_time=frame_time)
+        stop = input_stop(inputs, snapshot, self._now())
+        if stop is not None:
+            return self._publish_stop(stop.reason, stop.detail, snapshot=snapshot, frame_time=frame_time)
+        instruction = inputs.instruction.text
         guard.use(snapshot)
         with self._lock:
             self._inference_started = time.monotonic()
         try:
-            with self._lock:
-                state = self._state[0] if self._state is not None else None
+            state = inputs.state.values if inputs.state is not None else None
             decision = guard.decide(frame, instruction, deadline_s=snapshot["deadline_s"], state=state)
         finally:
             with self._lock:
@@ -540,8 +506,9 @@ class GuardNode(LifecycleNode):
             self._policy_failed(decision.error)
         else:
             self._policy_fault = None
-        if decision.latency_ms > snapshot["deadline_s"] * 1e3:
-            decision = decision.as_stop(snapshot, A.DEADLINE_EXCEEDED, f"decision took {decision.latency_ms:.0f} ms")
+        late = deadline_stop(decision.latency_ms / 1e3, snapshot["deadline_s"])
+        if late is not None:
+            decision = decision.as_stop(snapshot, late.reason, late.detail)
         elif decision.error:
             self._log_error(f"{decision.reason}: {decision.error}")
         gated = None
@@ -551,19 +518,18 @@ class GuardNode(LifecycleNode):
 
     def _gate(self, decision: Decision, snapshot: Dict[str, Any]) -> Decision:
         """Gate mode: forward the upstream command only when its direction is the certified action (or one
-        of the certified fallback set's members); otherwise a stop with the reason."""
+        of the certified fallback set's members); otherwise a stop with the reason (control.rules.gate)."""
         with self._lock:
             command = self._command
-        if command is None or self._now() - command[2] > snapshot["image_timeout_s"]:
-            return decision.as_stop(snapshot, A.NO_COMMAND, "no fresh upstream command")
-        label = self._gate_oracle.label_of(command[0], command[1])
-        if label not in A.members_of(snapshot, decision.action):
-            return decision.as_stop(snapshot, A.DISAGREES_WITH_COMMAND, f"upstream command is {label}")
-        return replace(decision, twist=A.capped(snapshot, command[0], command[1]))
+        stop, twist = gate(A.members_of(snapshot, decision.action), command, snapshot, self._now(),
+                           self._gate_oracle.label_of)
+        if stop is not None:
+            return decision.as_stop(snapshot, stop.reason, stop.detail)
+        return replace(decision, twist=twist)
 
     def _hold(self) -> None:
         """Keep-alive (executor thread): a control period passed without a publication. Publish the latest
-        command again while it may still go out, else a stop with the reason."""
+        command again while it may still go out, else a stop with the reason (control.rules.hold)."""
         if not self._active:
             return
         thread = self._decision_thread
@@ -576,23 +542,21 @@ class GuardNode(LifecycleNode):
             period = 1.0 / snapshot["control_rate_hz"]
             if time.monotonic() - self._last_publish < period:
                 return  # a decision went out while this timer was due
-            _, frame_time, instruction, problem = self._inputs(snapshot)
+            inputs = self._current_inputs()
             with self._lock:
                 running = self._inference_started
             last = self._last
-            if problem is not None:
-                self._publish_stop(problem[0], problem[1], snapshot=snapshot, frame_time=frame_time)
-            elif running is not None and time.monotonic() - running > snapshot["deadline_s"]:
-                self._publish_stop(A.DEADLINE_EXCEEDED, f"decision running for {time.monotonic() - running:.2f} s",
-                                   snapshot=snapshot)
-            elif (last is not None and last.snapshot is snapshot and last.instruction == instruction
-                  and last.frame_time is not None):
+            verdict = hold(inputs, snapshot, self._now(),
+                           running_for=None if running is None else time.monotonic() - running,
+                           last_params=last.snapshot if last else None, last_instruction=last.instruction if last else None,
+                           last_frame_time=last.frame_time if last else None)
+            if verdict.again:
                 decision = self._gate(last.gated, snapshot) if last.gated is not None else last.decision
-                self._publish(decision, snapshot, frame_time=last.frame_time, instruction=instruction, held=True,
+                self._publish(decision, snapshot, frame_time=last.frame_time, instruction=last.instruction, held=True,
                               gated=last.gated)
             else:
-                self._publish_stop(A.DEADLINE_EXCEEDED, "no decision for the current frame within the control "
-                                   "period", snapshot=snapshot)
+                frame_time = inputs.frame.time if inputs.frame is not None else None
+                self._publish_stop(verdict.stop.reason, verdict.stop.detail, snapshot=snapshot, frame_time=frame_time)
 
     # ------------------------------------------------------------------ publishing (the one path)
 
@@ -614,11 +578,11 @@ class GuardNode(LifecycleNode):
                 return
             now = self._now()
             image_age = now - frame_time if frame_time is not None else None
-            if decision.certified and (image_age is None or abs(image_age) > snapshot["image_timeout_s"]):
-                decision = decision.as_stop(snapshot, A.STALE_IMAGE, "frame went stale before its command went out")
-            blocked = None if final else self._blocked(snapshot)
-            if blocked is not None and decision.reason != blocked[0]:
-                decision = decision.as_stop(snapshot, *blocked)
+            if not final:
+                stop = publication_stop(decision.certified, frame_time, self._current_inputs(), snapshot, now,
+                                        reason=decision.reason)
+                if stop is not None:
+                    decision = decision.as_stop(snapshot, stop.reason, stop.detail)
             stamp = self.get_clock().now().to_msg()
             self._action_pub.publish(String(data=decision.action))
             self._cmd_pub.publish(messages.twist_msg(*decision.twist, stamped=snapshot["use_stamped"], stamp=stamp,

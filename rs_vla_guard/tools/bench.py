@@ -24,7 +24,7 @@ KEYS = (
     "forward_images_per_s", "certify_samples_per_s", "throughput_ratio", "mean_samples", "sequential_mean_samples",
     "fixed_samples", "sample_ratio", "sample_ratio_vs_sequential", "decision_agreement", "score_vs_generate_speedup",
     "dtype_speedup", "label_agreement", "compile_speedup", "compile_label_agreement", "latency_ms_p50", "latency_ms_p99", "baseline_latency_ms_p50",
-    "latency_ratio", "contention_ratio", "decisions_per_s", "peak_memory_mb",
+    "latency_ratio", "contention_ratio", "decisions_per_s", "peak_memory_mb", "precision",
 )
 # The baseline of latency_ratio: the guard as it was before the betting test and bfloat16 autocast.
 BASELINE = {"dtype": "float32", "certify_mode": "sequential", "torch_compile": "off"}
@@ -205,6 +205,9 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
         "contention_ratio": round(contention, 2) if contention is not None else None,
         "decisions_per_s": round(1000.0 / float(np.mean(latencies)), 2),
         "peak_memory_mb": {"host": round(peak_host, 1)},
+        # what the forwards computed in, and why (dtype auto: bfloat16 where native, else int8 when it agrees)
+        "precision": guard.precision_report["precision"],
+        "precision_why": guard.precision_report["why"],
         "settings": {
             "policy": p["policy"], "model_id": guard.policy.model_id, "device": str(device), "mode": guard.mode,
             "batch_size": batch, "sigma": p["sigma"], "alpha": p["alpha"], "radius_threshold": p["radius_threshold"],
@@ -227,7 +230,8 @@ def format_result(result: Dict[str, Any]) -> str:
     for key in KEYS:
         lines.append(f"{key:<28} {result[key]}")
     settings = result["settings"]
-    lines.append(f"\nsettings: {settings}")
+    lines.append(f"\nprecision: {result['precision_why']}")
+    lines.append(f"settings: {settings}")
     return "\n".join(lines)
 
 

@@ -52,7 +52,10 @@ def test_a_policy_that_takes_the_robot_state_stops_without_it():
     guard = Guard.from_config({"policy": "python:guard_test_policies:stateful_red_seeker"})
     assert guard.state_dim == 2
     assert guard.decide(LEFT, "go to the red block").reason == "no_state"
-    assert guard.decide(LEFT, "go to the red block", state=[0.0]).reason == "no_state"  # wrong size
+    wrong = guard.decide(LEFT, "go to the red block", state=[0.0])  # wrong size: arrived, but unusable
+    assert wrong.reason == "invalid_state" and "takes 2 state values, the state has 1" in wrong.error
+    nan = guard.decide(LEFT, "go to the red block", state=[float("nan"), 0.0])
+    assert nan.reason == "invalid_state" and "not a finite number" in nan.error and "np.float" not in nan.error
     assert guard.decide(LEFT, "go to the red block", state=[0.1, 0.2]).action == "turn_left"
 
 

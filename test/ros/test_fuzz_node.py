@@ -26,7 +26,9 @@ pytestmark = [pytest.mark.ros, pytest.mark.model]
 DOMAIN = 67
 SCENES = [blocks.render(blocks.Scene([blocks.Block("red", x, 0.2)])) for x in (0.15, 0.31, 0.5, 0.85)]
 SETS = "move_forward+turn_left, move_forward+turn_right"
-BASE = {"image_timeout_s": 0.5}
+# Generous for a slow, busy 2-core CPU (a border decision there takes up to ~1 s): the invariant is checked on
+# every command whatever the timing; the sequences tighten these at run time.
+BASE = {"image_timeout_s": 5.0, "deadline_s": 5.0}
 
 
 @pytest.fixture(scope="module")
@@ -123,11 +125,12 @@ def test_no_input_sequence_breaks_the_promise(probe, fuzzed_node, sequence):
     # Each sequence starts from a node that certifies (so the invariant is tested on moving commands too).
     fault.publish(String(data="none"))
     h.request_transition(probe, "activate", timeout=30)
-    for name, value in (("deadline_s", 0.5), ("image_timeout_s", 0.5), ("fallback_sets", "")):
+    for name, value in (("deadline_s", BASE["deadline_s"]), ("image_timeout_s", BASE["image_timeout_s"]),
+                        ("fallback_sets", "")):
         [(accepted, _)] = h.set_parameters(probe, **{name: value})
         mirror.apply(name, value, accepted)
     probe.instruction_pub.publish(String(data=blocks.instruction_for("red")))
-    assert probe.wait_for(lambda: "certified" in probe.reasons_since(start), 30,
+    assert probe.wait_for(lambda: "certified" in probe.reasons_since(start), 120,
                           publish=lambda: publish_image(probe, *frame_args)), log.read_text()[-2000:]
     for operation in sequence:
         kind = operation[0]
