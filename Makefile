@@ -29,21 +29,21 @@ test-fast: $(STAMP)
 # Two stages (~30 + ~10 min on 2 cores): the renderer task from scratch, then fine-tuning on a mix of
 # renderer scenes and MuJoCo camera views, so one policy serves the demo and the simulation.
 train-builtin: $(STAMP)
-	$(PY) -m rs_vla_guard.policies.builtin.train --out build/builtin-renderer
-	MUJOCO_GL=egl $(PY) -m rs_vla_guard.policies.builtin.train --init build/builtin-renderer \
+	$(PY) -m rs_vla_guard.training.builtin --out build/builtin-renderer
+	MUJOCO_GL=egl $(PY) -m rs_vla_guard.training.builtin --init build/builtin-renderer \
 		--steps 2500 --lr 5e-4 --curriculum-steps 0 --sim-views 3000 --sim-fraction 0.5
 
 # One run (~26 min on 2 cores): flow matching on renderer scenes mixed with MuJoCo camera views.
 train-builtin-pi0: $(STAMP)
-	MUJOCO_GL=egl $(PY) -m rs_vla_guard.policies.builtin_pi0.train --steps 6000 --sim-views 3000 --sim-fraction 0.35
+	MUJOCO_GL=egl $(PY) -m rs_vla_guard.training.builtin_pi0 --steps 6000 --sim-views 3000 --sim-fraction 0.35
 
 # One run (~10 min on 2 cores): the built-in VLM with 256 action tokens, fine-tuned to answer in them.
 train-builtin-tokens: $(STAMP)
-	$(PY) -m rs_vla_guard.policies.builtin_tokens.train --steps 2500
+	$(PY) -m rs_vla_guard.training.builtin_tokens --steps 2500
 
 # One run (~10 min on 2 cores): the tiny CLIP, contrastive on the block task and its lighting prompts.
 train-builtin-clip: $(STAMP)
-	$(PY) -m rs_vla_guard.policies.builtin_clip.train
+	$(PY) -m rs_vla_guard.training.builtin_clip
 
 clean-venv:
 	rm -rf $(VENV)

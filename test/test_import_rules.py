@@ -1,12 +1,14 @@
 """The package's layering, checked by reading every module's imports (nothing is imported to check it).
 
 Layers, foundation first; a module may import the package only from a lower layer or from its own unit
-(its subpackage, or itself): text; certification and frames; actions; params, oracles, tasks; fleet and
-sampling; policies; guard; attacks and replay; sim; ros; tools. Only ros/ imports ROS, only sim/ imports MuJoCo,
+(its subpackage, or itself): text; certification and frames; actions; params, oracles, tasks; fleet,
+sampling and control; policies; guard; attacks and replay; sim; ros; tools; training (offline, imported by
+nothing). Only ros/ imports ROS, only sim/ imports MuJoCo,
 certification/ imports no torch and nothing else of the package, and the guard imports neither the task
 renderer nor a concrete policy adapter.
 """
 import ast
+import re
 import os
 import sys
 
@@ -16,15 +18,12 @@ from paths import ROOT
 
 PACKAGE = os.path.join(ROOT, "rs_vla_guard")
 LAYERS = [("text",), ("certification", "frames"), ("actions",), ("params", "oracles", "tasks"), ("fleet", "sampling", "control"),
-          ("policies",), ("guard",), ("attacks", "replay"), ("sim",), ("ros",), ("tools",)]
+          ("policies",), ("guard",), ("attacks", "replay"), ("sim",), ("ros",), ("tools",), ("training",)]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 # Old import paths kept working as thin re-exports: they sit on top of everything.
-SHIMS = {"certify", "config", "node", "cli", "__main__", "policies.train_builtin", "__init__"}
+SHIMS = {"certify", "config", "node", "cli", "__main__", "__init__"}
 # Deliberate exceptions, each with its reason.
-EXCEPTIONS = {
-    ("policies.builtin.data", "sim"): "the training scripts' data renders MuJoCo camera views; an offline tool "
-                                      "that the guard never imports",
-}
+EXCEPTIONS = {}
 ROS_PACKAGES = {"rclpy", "std_msgs", "std_srvs", "sensor_msgs", "geometry_msgs", "diagnostic_msgs", "lifecycle_msgs",
                 "rcl_interfaces", "builtin_interfaces", "nav_msgs", "rosgraph_msgs", "launch", "launch_ros",
                 "ament_index_python", "rosbag2_py"}
@@ -137,3 +136,78 @@ def test_control_imports_no_torch_ros_or_bag_library():
         if unit_of(module) == "control":
             _, external = imports(module, path)
             assert not external & banned, f"{module} imports {external & banned}"
+
+
+MODULES = {module for module, _ in ALL}
+
+
+def module_of(target):
+    """The package module a dotted import target names (``guard.Guard`` -> ``guard``), or None."""
+    parts = target.split(".")
+    for end in range(len(parts), 0, -1):
+        name = ".".join(parts[:end])
+        if name in MODULES:
+            return name
+    return None
+
+
+def test_no_import_cycle_anywhere_in_the_package():
+    """Every import counts, function-level ones too; a package's ``__init__`` counts as the package."""
+    graph = {}
+    for module, path in ALL:
+        if module in SHIMS:
+            continue
+        targets = {module_of(t) for t in imports(module, path)[0]} - {None, module}
+        own_package = module.rsplit(".", 1)[0] if "." in module else None
+        if path.endswith("__init__.py"):  # a package re-exporting its modules is not a cycle with them
+            targets = {t for t in targets if not t.startswith(module + ".")}
+        targets.discard(own_package)  # a module reading its package's __init__ names: the same unit
+        graph[module] = targets - SHIMS
+    seen, stack, cycles = {}, [], []
+
+    def visit(node):
+        seen[node] = "open"
+        stack.append(node)
+        for target in graph.get(node, ()):
+            if seen.get(target) == "open":
+                cycles.append(stack[stack.index(target):] + [target])
+            elif target not in seen:
+                visit(target)
+        stack.pop()
+        seen[node] = "done"
+
+    for node in sorted(graph):
+        if node not in seen:
+            visit(node)
+    assert not cycles, cycles[:5]
+
+
+def test_no_module_over_500_lines():
+    long = {module: n for module, path in ALL if (n := sum(1 for _ in open(path))) > 500}
+    assert not long, long
+
+
+def test_policies_import_nothing_above_them_and_hold_no_training_code():
+    for module, path in ALL:
+        if unit_of(module) != "policies":
+            continue
+        units = {unit_of(t) for t in imports(module, path)[0]}
+        assert not units & {"sim", "attacks", "replay", "ros", "tools", "training"}, (module, units)
+        assert not module.rsplit(".", 1)[-1].startswith("train"), f"{module}: training code belongs in training/"
+
+
+def test_the_control_core_is_what_the_node_and_the_replay_use():
+    users = {unit_of(module) for module, path in ALL if "control" in {unit_of(t) for t in imports(module, path)[0]}}
+    assert {"ros", "replay"} <= users
+
+
+INPUT_AND_TIMING_REASONS = ("STALE_IMAGE", "STALE_STATE", "NO_STATE", "NO_INSTRUCTION", "INVALID_INSTRUCTION",
+                            "DEADLINE_EXCEEDED", "INVALID_STATE")
+
+
+def test_no_input_or_timing_stop_is_decided_in_ros_or_replay():
+    for module, path in ALL:
+        if unit_of(module) in ("ros", "replay"):
+            text = open(path).read()
+            named = [r for r in INPUT_AND_TIMING_REASONS if re.search(rf"\b{r}\b", text)]
+            assert not named, f"{module} names {named}: such stops are the control core's (control.rules)"

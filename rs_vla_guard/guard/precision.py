@@ -56,7 +56,7 @@ def choose_precision(guard) -> Dict[str, Any]:
 def _measure(guard) -> Dict[str, Any]:
     """Quantize, compare labels and speed with float32 on noisy probe batches, keep int8 or undo."""
     probes = guard.probes()
-    clean = torch.from_numpy(np.stack([guard._input(f) for f in probes.frames])).to(guard.policy.device)
+    clean = torch.from_numpy(np.stack([guard.probe_input(f) for f in probes.frames])).to(guard.policy.device)
     generator = make_generator(guard.policy.device, 1)
     batches = []
     for _ in range(NOISY_BATCHES):

@@ -1,5 +1,5 @@
 """The dual-encoder policy on the built-in tiny CLIP (``policy: builtin-clip``, trained by
-``python -m rs_vla_guard.policies.builtin_clip.train``): it loads as any local CLIPModel directory, the
+``python -m rs_vla_guard.training.builtin_clip``): it loads as any local CLIPModel directory, the
 guard certifies with it, and its closed-form semantic certificate agrees with a dense sweep of the extent
 on every tested scene and prompt pair."""
 import json

@@ -65,7 +65,7 @@ def test_it_follows_the_colour_word_not_any_block(guard, present, asked):
 
 
 def test_the_training_script_is_deterministic_for_a_seed_and_saves_a_loadable_pi0(tmp_path):
-    from rs_vla_guard.policies.builtin_pi0 import train
+    from rs_vla_guard.training import builtin_pi0 as train
     from rs_vla_guard import params as P
     from rs_vla_guard.policies.factory import make_policy
 

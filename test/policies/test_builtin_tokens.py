@@ -75,7 +75,7 @@ def test_its_median_command_and_envelopes(guard):
 
 def test_the_training_script_is_deterministic_for_a_seed_and_saves_a_loadable_action_token_model(tmp_path):
     from rs_vla_guard import params as P
-    from rs_vla_guard.policies.builtin_tokens import train
+    from rs_vla_guard.training import builtin_tokens as train
     from rs_vla_guard.policies.factory import detect_type, make_policy
 
     for name in ("a", "b"):

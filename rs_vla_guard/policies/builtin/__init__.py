@@ -1,7 +1,7 @@
 """The built-in policy (``policy: builtin``): a tiny LLaVA-style VLM trained on the block task.
 
 - :mod:`.architecture` builds the untrained model, its word-level tokenizer and its processor;
-- :mod:`.train` trains it (``python -m rs_vla_guard.policies.builtin.train``);
+- :mod:`rs_vla_guard.training` trains it (``python -m rs_vla_guard.training.builtin``);
 - the trained weights live in ``rs_vla_guard/models/builtin`` and load like any other model directory,
   through the ``vlm`` adapter's ``from_pretrained``.
 

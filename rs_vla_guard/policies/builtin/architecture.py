@@ -1,7 +1,7 @@
 """The built-in policy's architecture: a tiny LLaVA (CLIP vision tower + Llama language model).
 
 This file only *builds* an untrained model, its word-level tokenizer and its processor; training is
-``python -m rs_vla_guard.policies.builtin.train``, and the trained weights in ``rs_vla_guard/models/builtin``
+``python -m rs_vla_guard.training.builtin``, and the trained weights in ``rs_vla_guard/models/builtin``
 are loaded like any other model, through ``AutoModelForImageTextToText.from_pretrained``.
 """
 from __future__ import annotations

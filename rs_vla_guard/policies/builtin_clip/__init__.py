@@ -5,7 +5,7 @@ it knows two lighting prompts ("a photo in daylight", "a photo at night"), so th
 (:mod:`rs_vla_guard.certification.semantic`) has a text-defined change to certify along.
 
 - :mod:`.architecture` builds the untrained model, its word-level tokenizer and image processor;
-- :mod:`.train` trains it (``python -m rs_vla_guard.policies.builtin_clip.train``);
+- :mod:`rs_vla_guard.training` trains it (``python -m rs_vla_guard.training.builtin_clip``);
 - the weights live in ``rs_vla_guard/models/builtin_clip`` and load through the dual-encoder adapter
   (:mod:`rs_vla_guard.policies.dual_encoder`) like any local ``CLIPModel`` directory.
 """

@@ -1,5 +1,5 @@
 """The built-in dual encoder's architecture: a tiny ``CLIPModel`` (ViT on 64 x 64 inputs, a 2-layer text
-transformer), its word-level tokenizer and its image processor. Building only; training is :mod:`.train`."""
+transformer), its word-level tokenizer and its image processor. Building only; training is in :mod:`rs_vla_guard.training`."""
 from __future__ import annotations
 
 IMAGE_SIZE = 64

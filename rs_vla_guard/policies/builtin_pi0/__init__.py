@@ -3,7 +3,7 @@ vision, Gemma-style language model, Gemma action expert) trained on the block ta
 continuous controller (linear x, angular z) over a short chunk of steps.
 
 - :mod:`.architecture` builds the untrained model, its word-level tokenizer, processor and statistics;
-- :mod:`.train` trains it (``python -m rs_vla_guard.policies.builtin_pi0.train``);
+- :mod:`rs_vla_guard.training` trains it (``python -m rs_vla_guard.training.builtin_pi0``);
 - the weights live in ``rs_vla_guard/models/builtin_pi0`` and load through the ``pi0`` adapter's
   ``from_pretrained`` like any other pi0 directory.
 """

@@ -1,7 +1,7 @@
 """The built-in pi0's architecture: a tiny ``PI0ForConditionalGeneration`` from configs.
 
 This file only *builds* an untrained model, its tokenizer, processor and action statistics; training is
-``python -m rs_vla_guard.policies.builtin_pi0.train``. Same family as the real pi0 (PaliGemma: SigLIP
+``python -m rs_vla_guard.training.builtin_pi0``. Same family as the real pi0 (PaliGemma: SigLIP
 vision + Gemma; a Gemma action expert attending to the prompt's keys and values; flow matching), scaled
 down to 64x64 images (16 image tokens), hidden size 64 and two layers each.
 """

@@ -3,7 +3,7 @@ with 256 action tokens appended to its vocabulary, fine-tuned from the built-in 
 task with two action tokens (forward speed, yaw rate), as OpenVLA answers with seven.
 
 - :mod:`.architecture` builds the tokenizer, processor, model and ``action_stats.json``;
-- :mod:`.train` fine-tunes it (``python -m rs_vla_guard.policies.builtin_tokens.train``);
+- :mod:`rs_vla_guard.training` fine-tunes it (``python -m rs_vla_guard.training.builtin_tokens``);
 - the weights live in ``rs_vla_guard/models/builtin_tokens`` and load through the action-token adapter
   (:mod:`rs_vla_guard.policies.action_tokens`) like any other action-token model directory.
 """

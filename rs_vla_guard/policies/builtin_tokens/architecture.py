@@ -2,7 +2,7 @@
 extended by ``ACTION_BINS`` action tokens (the last ids, as in OpenVLA), and the statistics file that tells
 the action-token adapter how to read them.
 
-This file only *builds*; training is ``python -m rs_vla_guard.policies.builtin_tokens.train``.
+This file only *builds*; training is ``python -m rs_vla_guard.training.builtin_tokens``.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Fine-tune the built-in action-token policy on the block task and save it for ``from_pretrained``.
 
-    python -m rs_vla_guard.policies.builtin_tokens.train [--steps 2000] [--init rs_vla_guard/models/builtin]
+    python -m rs_vla_guard.training.builtin_tokens [--steps 2000] [--init rs_vla_guard/models/builtin]
         [--out rs_vla_guard/models/builtin_tokens]
 
 Deterministic for a seed on one machine. Starts from the built-in VLM (which already reads the colour word
@@ -22,15 +22,15 @@ import time
 import numpy as np
 import torch
 
-from ...oracles import BinningOracle
-from ...tasks import blocks as scenes
-from ..action_tokens import ActionTokenVLM
-from ..builtin import MODEL_DIR as BUILTIN_DIR
-from ..builtin.data import (NOISE_LEVELS, TEMPLATES, curriculum_at, heldout_scenes, optimisation_step,
+from ..oracles import BinningOracle
+from ..tasks import blocks as scenes
+from ..policies.action_tokens import ActionTokenVLM
+from ..policies.builtin import MODEL_DIR as BUILTIN_DIR
+from .data import (NOISE_LEVELS, TEMPLATES, curriculum_at, heldout_scenes, optimisation_step,
                             optimiser_and_schedule, render_batch)
-from ..statistics import ActionStats
-from . import MODEL_DIR
-from . import architecture as arch
+from ..policies.statistics import ActionStats
+from ..policies.builtin_tokens import MODEL_DIR
+from ..policies.builtin_tokens import architecture as arch
 
 CPU = torch.device("cpu")
 

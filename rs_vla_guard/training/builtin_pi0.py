@@ -1,6 +1,6 @@
 """Train the built-in pi0 on the block task (flow matching) and save it for ``from_pretrained``.
 
-    python -m rs_vla_guard.policies.builtin_pi0.train [--steps 6000] [--out rs_vla_guard/models/builtin_pi0]
+    python -m rs_vla_guard.training.builtin_pi0 [--steps 6000] [--out rs_vla_guard/models/builtin_pi0]
         [--sim-views N --sim-fraction F] [--init DIR]
 
 Deterministic for a seed on one machine. Every step renders a fresh batch of balanced scenes (with
@@ -20,13 +20,13 @@ import time
 import numpy as np
 import torch
 
-from ...oracles import BinningOracle
-from ...tasks import blocks as scenes
-from ..builtin.data import (NOISE_LEVELS, TEMPLATES, curriculum_at, heldout_scenes, optimisation_step,
+from ..oracles import BinningOracle
+from ..tasks import blocks as scenes
+from .data import (NOISE_LEVELS, TEMPLATES, curriculum_at, heldout_scenes, optimisation_step,
                             optimiser_and_schedule, render_batch, training_and_heldout_views)
-from ..pi0 import ActionStats, PI0Policy
-from . import MODEL_DIR
-from . import architecture as arch
+from ..policies.pi0 import ActionStats, PI0Policy
+from ..policies.builtin_pi0 import MODEL_DIR
+from ..policies.builtin_pi0 import architecture as arch
 
 CPU = torch.device("cpu")
 

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import torch
 
-from ...sampling import frame_to_input
-from ...tasks import blocks as scenes
+from ..sampling import frame_to_input
+from ..tasks import blocks as scenes
 
 IMAGE_SIZE = 64
 NOISE_LEVELS = (0.0, 0.15, 0.25, 0.25, 0.3)  # Gaussian noise levels, mixed, around the default sigma 0.25
@@ -45,7 +45,7 @@ class SimViews:
         import os
 
         os.environ.setdefault("MUJOCO_GL", "egl")
-        from ...sim.world import World, random_view
+        from ..sim.world import World, random_view
 
         rng = np.random.default_rng(seed)
         world = World()

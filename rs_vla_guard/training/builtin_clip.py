@@ -1,6 +1,6 @@
 """Train the built-in dual encoder on the "go to the <colour> block" task and save it for ``from_pretrained``.
 
-    python -m rs_vla_guard.policies.builtin_clip.train [--steps 3000] [--lr 0.002] [--out rs_vla_guard/models/builtin_clip]
+    python -m rs_vla_guard.training.builtin_clip [--steps 3000] [--lr 0.002] [--out rs_vla_guard/models/builtin_clip]
 
 Contrastive, as CLIP is: each image against the prompts of the four actions under its instruction (cross
 entropy over cosine similarities, the right action's prompt the positive), and against the two lighting
@@ -18,14 +18,14 @@ import time
 import numpy as np
 import torch
 
-from ... import actions as A
-from ...oracles import canonical_phrase
-from ...sampling import frame_to_input
-from ...tasks import blocks as scenes
-from ..builtin.data import (NOISE_LEVELS, TEMPLATES, binding_scene, curriculum_at, optimisation_step,
+from .. import actions as A
+from ..oracles import canonical_phrase
+from ..sampling import frame_to_input
+from ..tasks import blocks as scenes
+from .data import (NOISE_LEVELS, TEMPLATES, binding_scene, curriculum_at, optimisation_step,
                             optimiser_and_schedule)
-from . import MODEL_DIR
-from . import architecture as clip
+from ..policies.builtin_clip import MODEL_DIR
+from ..policies.builtin_clip import architecture as clip
 
 PHRASES = [canonical_phrase(action) for action in A.DEFAULT_ACTIONS]
 DAYLIGHT_ABOVE = 0.7

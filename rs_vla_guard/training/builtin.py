@@ -1,6 +1,6 @@
 """Train the built-in policy on the "go to the <colour> block" task and save it for ``from_pretrained``.
 
-    python -m rs_vla_guard.policies.builtin.train [--steps 5000] [--out rs_vla_guard/models/builtin]
+    python -m rs_vla_guard.training.builtin [--steps 5000] [--out rs_vla_guard/models/builtin]
         [--sim-views N --sim-fraction F] [--init DIR]
 
 Deterministic for a seed on one machine. Every step renders a fresh batch of balanced scenes (with
@@ -20,13 +20,13 @@ import time
 import numpy as np
 import torch
 
-from ... import actions as A
-from ...oracles import canonical_phrase
-from ...sampling import frame_to_input
-from ...tasks import blocks as scenes
-from ..hf_common import PixelNormaliser
-from . import MODEL_DIR
-from . import architecture as builtin
+from .. import actions as A
+from ..oracles import canonical_phrase
+from ..sampling import frame_to_input
+from ..tasks import blocks as scenes
+from ..policies.hf_common import PixelNormaliser
+from ..policies.builtin import MODEL_DIR
+from ..policies.builtin import architecture as builtin
 from .data import (NOISE_LEVELS, TEMPLATES, SimViews, curriculum_at, optimisation_step, optimiser_and_schedule,
                    render_batch, training_and_heldout_views)
 
