@@ -27,8 +27,8 @@ from typing import Any, Dict, List
 
 import yaml
 
-from . import params as P
-from .params import LIMIT_KINDS
+from . import settings as P
+from .settings import LIMIT_KINDS
 
 
 class FleetError(ValueError):

@@ -1,7 +1,7 @@
 """The package's layering, checked by reading every module's imports (nothing is imported to check it).
 
 Layers, foundation first; a module may import the package only from a lower layer or from its own unit
-(its subpackage, or itself): text; certification and frames; actions; params, oracles, tasks; fleet,
+(its subpackage, or itself): text; certification and frames; actions; settings, oracles, tasks; fleet,
 sampling and control; policies; guard; attacks and replay; sim; ros; tools; training (offline, imported by
 nothing). Only ros/ imports ROS, only sim/ imports MuJoCo,
 certification/ imports no torch and nothing else of the package, and the guard imports neither the task
@@ -17,11 +17,11 @@ import pytest
 from paths import ROOT
 
 PACKAGE = os.path.join(ROOT, "rs_vla_guard")
-LAYERS = [("text",), ("certification", "frames"), ("actions",), ("params", "oracles", "tasks"), ("fleet", "sampling", "control"),
+LAYERS = [("text",), ("certification", "frames"), ("actions",), ("settings", "oracles", "tasks"), ("fleet", "sampling", "control"),
           ("policies",), ("guard",), ("attacks", "replay"), ("sim",), ("ros",), ("tools",), ("training",)]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 # Old import paths kept working as thin re-exports: they sit on top of everything.
-SHIMS = {"certify", "config", "node", "cli", "__main__", "__init__"}
+SHIMS = {"certify", "config", "node", "cli", "params", "__main__", "__init__"}
 # Deliberate exceptions, each with its reason.
 EXCEPTIONS = {}
 ROS_PACKAGES = {"rclpy", "std_msgs", "std_srvs", "sensor_msgs", "geometry_msgs", "diagnostic_msgs", "lifecycle_msgs",
@@ -123,7 +123,7 @@ def test_guard_imports_no_task_and_no_concrete_adapter():
 def test_the_checker_sees_imports_of_every_form():
     # Guards the rules above against a parser that misses relative or function-level imports.
     internal, external = imports("ros.guard_node", os.path.join(PACKAGE, "ros", "guard_node.py"))
-    assert "guard.Guard" in internal and "params" in {unit_of(t) for t in internal}
+    assert "guard.Guard" in internal and "settings" in {unit_of(t) for t in internal}
     assert "rclpy" in external
     internal, _ = imports("sim.episodes", os.path.join(PACKAGE, "sim", "episodes.py"))
     assert "attacks.Attacker" in internal and "tasks.blocks" in internal

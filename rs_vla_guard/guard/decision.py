@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .. import params as P
+from .. import settings as P
 from ..policies.base import PolicyError
 from ..text import printable
 

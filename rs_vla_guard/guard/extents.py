@@ -7,7 +7,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .. import params as P
+from .. import settings as P
 from ..certification import extent
 from ..certification.extent import ExtentCertificate
 from ..control.inputs import instruction_problem

@@ -18,7 +18,7 @@ import torch
 
 from .. import actions as A
 from .. import certification
-from .. import params as P
+from .. import settings as P
 from ..oracles import UNMAPPED, make_oracle
 from ..policies.base import PolicyError
 from ..policies.factory import make_policy

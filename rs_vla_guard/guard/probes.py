@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
-from .. import params as P
+from .. import settings as P
 from ..control.budget import Budget, budget_for
 from ..policies.base import Probes, generic_probe_frames
 from ..sampling import auto_batch_size, make_generator

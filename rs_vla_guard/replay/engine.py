@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import actions as A
-from .. import params as P
+from .. import settings as P
 from ..frames import InvalidImage
 from ..control.rules import input_stop
 from ..guard import Guard, certificate_values, stop_decision

@@ -13,30 +13,25 @@ The promise: a non-stop command only with a valid certificate for a fresh frame;
 reason on every other control step; nothing that arrives (messages, parameter or lifecycle requests, a
 policy that raises anything) takes the node down.
 
-How it is kept:
-- Parameters live in one immutable snapshot, swapped atomically with respect to publications; every
-  published command (action, twist and certificate) is a :class:`~rs_vla_guard.guard.Decision` made
-  under one snapshot, whose hash the certificate carries.
-- Decisions run on one dedicated thread, woken by the control timer (ticks during a decision coalesce),
-  and are published as soon as they are made. A keep-alive timer, re-armed by every publication, fires
-  when 1.2 control periods pass without one and publishes a *hold*: the latest command again while its
-  frame is still younger than ``image_timeout_s`` under the same snapshot and instruction (the rule a
-  live decision obeys, so no certificate is stretched; in gate mode re-checked against the upstream
-  command), else a stop with the reason. Every publication also re-checks that rule, so a decision that
-  took too long goes out as ``stale_image``.
-- Every executor callback (inputs, parameters, lifecycle, timers, diagnostics) is short, so a
-  single-threaded executor serves them all while inference runs. (rclpy's MultiThreadedExecutor
-  busy-spins while a long callback runs, ros2/rclpy#1452, which took a core away from inference.)
-- The decision thread turns anything a policy raises, ``SystemExit`` and ``KeyboardInterrupt``
-  included, into ``policy_error`` stops and ERROR diagnostics, and keeps deciding; the keep-alive timer
-  restarts it should it ever end.
-- A lifecycle request the current state has no transition for is answered ``success: false`` (rclpy
-  7.1.6 would raise out of the service and end the process, ros2/rclpy#1209).
+The rules of each control period (which input or timing stop, holds, gate mode) are the control core's
+(:mod:`rs_vla_guard.control.rules`); this node wires topics, parameters, timers and the lifecycle to them.
+Its parts: :mod:`.node_inputs` (callbacks into the input latch), :mod:`.node_diagnostics` (health) and
+:mod:`.node_lifecycle` (parameter changes, a hardened lifecycle service). How the promise is kept:
+
+- one immutable parameter snapshot per published command, swapped atomically, whose hash the certificate
+  carries;
+- decisions on one dedicated thread woken by the control timer; a keep-alive timer fires when 1.2
+  periods pass without a publication and publishes a hold or the stop that applies;
+- short executor callbacks, so a single-threaded executor serves them all while inference runs (rclpy's
+  MultiThreadedExecutor busy-spins while a long callback runs, ros2/rclpy#1452);
+- anything a policy raises (``SystemExit`` and ``KeyboardInterrupt`` included) becomes ``policy_error``
+  stops, and decisions go on;
+- a lifecycle request without a transition from the current state is answered ``success: false``
+  (rclpy 7.1.6 would raise out of the service, ros2/rclpy#1209).
 """
 from __future__ import annotations
 
 import gc
-import json
 import signal
 import threading
 import time
@@ -47,7 +42,6 @@ from typing import Any, Dict, Optional
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from geometry_msgs.msg import Twist, TwistStamped
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
@@ -56,33 +50,20 @@ from std_msgs.msg import Bool, Float32MultiArray, String
 from std_srvs.srv import SetBool
 
 from .. import actions as A
-from .. import params as P
-from ..control.budget import BUDGET_KEYS
-from ..control.inputs import InputLatch, Inputs, joint_state_values
-from ..control.rules import deadline_stop, gate, hold, input_stop, publication_stop, safety_stop
+from .. import settings as P
+from ..control.inputs import InputLatch
+from ..control.rules import deadline_stop, gate, hold, input_stop, publication_stop
 from ..guard import Decision, Guard, stop_decision
 from ..oracles import BinningOracle
 from ..text import printable
 from . import messages, qos
 from .executors import spin_until_shutdown
+from .node_decisions import DecisionThreadMixin
+from .node_diagnostics import DiagnosticsMixin
+from .node_inputs import InputsMixin
+from .node_lifecycle import LifecycleMixin, descriptor
 
-JOIN_TIMEOUT_S = 2.0  # how long shutdown waits for a running decision before leaving it behind
-# The keep-alive fires this many control periods after the last publication. Above 1, so it does not race
-# the decision due one period after the last; the longest gap between commands stays well under 1.5.
-KEEPALIVE_PERIODS = 1.2
 AUTOSTART_JOIN_TIMEOUT_S = 30.0  # how long an exit waits for a model load still running
-
-
-def _descriptor(param: P.Param) -> ParameterDescriptor:
-    text = param.description
-    if param.choices:
-        text += f" (one of: {', '.join(param.choices)})"
-    descriptor = ParameterDescriptor(description=text, read_only=param.read_only)
-    if param.kind is float and param.low is not None and param.high is not None:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=float(param.low), to_value=float(param.high))]
-    elif param.kind is int and param.low is not None and param.high is not None:
-        descriptor.integer_range = [IntegerRange(from_value=int(param.low), to_value=int(param.high), step=1)]
-    return descriptor
 
 
 @dataclass(frozen=True)
@@ -96,7 +77,7 @@ class Published:
     gated: Optional[Decision] = None  # gate mode: the certified decision before the upstream command was applied
 
 
-class GuardNode(LifecycleNode):
+class GuardNode(DecisionThreadMixin, InputsMixin, DiagnosticsMixin, LifecycleMixin, LifecycleNode):
     """Certifies each control step's VLA action and publishes it, or an explicit stop with a reason."""
 
     def __init__(self, guard_factory=None, **kwargs):
@@ -106,10 +87,10 @@ class GuardNode(LifecycleNode):
         self._config_problems = []
         for param in P.PARAMETERS:
             try:
-                self.declare_parameter(param.name, param.default, _descriptor(param))
+                self.declare_parameter(param.name, param.default, descriptor(param))
             except Exception as error:  # out-of-range or wrongly typed override from a params file
                 self._config_problems.append(f"{param.name}: {printable(error)}")
-                self.declare_parameter(param.name, param.default, _descriptor(param), ignore_override=True)
+                self.declare_parameter(param.name, param.default, descriptor(param), ignore_override=True)
         try:
             self._snapshot = P.effective({p.name: self.get_parameter(p.name).value for p in P.PARAMETERS})
         except P.ConfigError as error:
@@ -167,41 +148,6 @@ class GuardNode(LifecycleNode):
         return self._snapshot
 
     # ------------------------------------------------------------------ lifecycle
-
-    def _harden_change_state_service(self) -> None:
-        """Answer lifecycle requests that have no transition from the current state with success false.
-
-        rclpy 7.1.6 raises RCLError ('Transition is not registered') out of the change_state service for
-        them, which ends the process (ros2/rclpy#1209, fixed upstream by #1319)."""
-        service = getattr(self, "_service_change_state", None)
-        if service is None:
-            return
-        transition = service.callback
-
-        def change_state(request, response):
-            if not self._transition_lock.acquire(blocking=False):
-                self.get_logger().warning("refused a lifecycle request: another transition is in progress")
-                response.success = False
-                return response
-            try:
-                current = self._state_machine.current_state[1]
-                asked = request.transition.label or str(request.transition.id)
-                available = self._state_machine.available_transitions
-                if not any(asked in (label, str(transition_id)) for transition_id, label, *_ in available):
-                    self.get_logger().warning(f"refused lifecycle transition '{printable(asked, 40)}': none from "
-                                              f"state '{current}' (available: {', '.join(t[1] for t in available)})")
-                    response.success = False
-                    return response
-                return transition(request, response)
-            except Exception as error:  # whatever the state machine raises, answer and keep running
-                self._log_error(f"lifecycle request failed: {type(error).__name__}: {error}")
-                response.success = False
-                return response
-            finally:
-                self._transition_lock.release()
-                self._publish_state()
-
-        service.callback = change_state
 
     def autostart(self) -> None:
         """Configure and activate (the executable does this unless ``autostart`` is false), on the caller's
@@ -335,137 +281,7 @@ class GuardNode(LifecycleNode):
 
     # ------------------------------------------------------------------ timers and the decision thread
 
-    def _start_decisions(self) -> None:
-        # One decision thread for the node's whole life, started on the first activation: a new thread per
-        # activation would get a new malloc arena each time (up to 8 per core), and memory would creep.
-        thread = self._decision_thread
-        if thread is None or not thread.is_alive():
-            self._start_decision_thread()
-        self._start_timers()
-
-    def _start_decision_thread(self) -> None:
-        # Decisions run on one dedicated thread, not in an executor callback: a callback that runs for a
-        # whole decision keeps its timer ready-but-blocked, and the executor then spins on it.
-        self._decision_thread = threading.Thread(target=self._decision_loop, args=(self._tick, self._worker_stop),
-                                                 name="rs_vla_guard_decisions", daemon=True)
-        self._decision_thread.start()
-
-    def _start_timers(self) -> None:
-        for timer in self._control_timers:
-            self.destroy_timer(timer)
-        period = 1.0 / self._snapshot["control_rate_hz"]
-        self._keepalive = self.create_timer(KEEPALIVE_PERIODS * period, self._hold)
-        self._control_timers = [self.create_timer(period, self._tick.set), self._keepalive]
-
-    def _stop_decisions(self, *, end_thread: bool = False) -> None:
-        """Stop the control timers (no new decisions start); a running decision can no longer publish,
-        since the node is not active. ``end_thread`` (shutdown): also end the decision thread."""
-        for timer in self._control_timers:
-            self.destroy_timer(timer)
-        self._control_timers, self._keepalive = [], None
-        if end_thread:
-            self._worker_stop.set()
-            self._tick.set()
-            thread = self._decision_thread
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(JOIN_TIMEOUT_S)  # a hung policy is left behind
-            self._decision_thread = None
-
-    def _decision_loop(self, tick: threading.Event, stop: threading.Event) -> None:
-        while not stop.is_set():
-            if not tick.wait(0.1):
-                continue
-            tick.clear()
-            if stop.is_set():
-                break
-            try:
-                self._control_step()
-            except BaseException as error:  # SystemExit or KeyboardInterrupt from a policy is a fault too
-                self._policy_failed(f"{type(error).__name__}: {error}")
-                try:
-                    self._publish_stop(A.POLICY_ERROR, f"{type(error).__name__}: {error}",
-                                       frame_time=self._deciding_frame_time)
-                except Exception as publish_error:
-                    self._log_error(f"could not publish a stop: {publish_error}")
-
     # ------------------------------------------------------------------ inputs
-
-    def _now(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
-
-    def _on_image(self, msg: Image) -> None:
-        received = self._now()
-        try:
-            frame_time, problem = self.frame_time(msg.header.stamp, received), ""
-        except messages.InvalidImage as error:
-            frame_time, problem = None, str(error)
-        with self._lock:
-            self._latch.on_frame(msg, frame_time, problem)
-        self._frame_times.append(time.monotonic())
-
-    def _on_instruction(self, msg: String) -> None:
-        with self._lock:
-            self._latch.on_instruction(msg.data, self._now())
-
-    def _on_command(self, msg) -> None:
-        linear_x, angular_z = messages.twist_of_msg(msg)
-        with self._lock:
-            self._command = (linear_x, angular_z, self._now())
-
-    @staticmethod
-    def frame_time(stamp, received: float) -> float:
-        """The time a frame was taken, node-clock seconds: its header stamp, or its reception time when the
-        stamp is all zero (unstamped). InvalidImage for a stamp before the clock's epoch."""
-        sec, nanosec = int(stamp.sec), int(stamp.nanosec)
-        if sec == 0 and nanosec == 0:
-            return received
-        if sec < 0 or not 0 <= nanosec < 1_000_000_000:
-            raise messages.InvalidImage(f"header stamp {sec}.{nanosec:09d} is before the clock's epoch")
-        return sec + nanosec * 1e-9
-
-    def _on_joint_states(self, msg: JointState) -> None:
-        names = [name.strip() for name in self._snapshot["state_joints"].split(",") if name.strip()]
-        values, problem = joint_state_values(list(msg.name), list(msg.position), names)
-        with self._lock:
-            self._latch.on_state(values, self._now(), problem)
-
-    def _on_state_array(self, msg: Float32MultiArray) -> None:
-        with self._lock:
-            self._latch.on_state(list(msg.data), self._now())
-
-    def _on_estop(self, msg: Bool) -> None:
-        with self._lock:
-            self._latch.on_estop(bool(msg.data), time.monotonic())
-        if msg.data and self._active:
-            self._publish_stop(A.ESTOP, "e-stop engaged")  # now, not at the next control step
-        self._publish_state()
-
-    @property
-    def _enabled(self) -> bool:
-        return self._latch.enabled
-
-    def _on_enable(self, request, response):
-        """std_srvs/SetBool on ``~/enable``: false -> every step stops (``disabled``) until true again."""
-        with self._lock:
-            self._latch.enabled = bool(request.data)
-        response.success = True
-        response.message = "enabled" if self._enabled else "disabled: every control step publishes a stop"
-        self.get_logger().info(f"guard {response.message}")
-        if not self._enabled and self._active:
-            self._publish_stop(A.DISABLED, "disabled through the enable service")
-        self._publish_state()
-        return response
-
-    def _current_inputs(self) -> Inputs:
-        guard = self.guard
-        with self._lock:
-            return self._latch.inputs(state_dim=guard.state_dim if guard is not None else 0, active=self._active,
-                                      steady_now=time.monotonic())
-
-    def _blocked(self, snapshot: Dict[str, Any]):
-        """(reason, detail) when the e-stop is engaged or the guard disabled: nothing but stops goes out."""
-        stop = safety_stop(self._current_inputs(), snapshot)
-        return None if stop is None else (stop.reason, stop.detail)
 
     # ------------------------------------------------------------------ deciding
 
@@ -620,139 +436,13 @@ class GuardNode(LifecycleNode):
 
     # ------------------------------------------------------------------ parameters
 
-    def _on_set_parameters(self, parameters) -> SetParametersResult:
-        changes = {p.name: p.value for p in parameters if p.name in P.SCHEMA}
-        if not changes:
-            return SetParametersResult(successful=True)
-        changes = {k: list(v) if isinstance(v, (list, tuple)) or type(v).__name__ == "array" else v
-                   for k, v in changes.items()}
-        try:
-            if self._configured is None:  # unconfigured: the parameters are still being set up
-                merged = P.effective({**self._snapshot, **changes})
-            else:  # configured: safety limits may only be tightened until the next configure
-                merged = P.runtime_change(self._configured, self._snapshot, changes)
-        except P.ConfigError as error:
-            return SetParametersResult(successful=False, reason=printable("; ".join(error.problems), 2000))
-        with self._publish_lock:  # no publication straddles the swap
-            rate_changed = merged["control_rate_hz"] != self._snapshot["control_rate_hz"]
-            self._snapshot = merged
-            self._config_problems = []
-        if rate_changed and self._active:
-            self._start_timers()
-        return SetParametersResult(successful=True)
-
     # ------------------------------------------------------------------ diagnostics
 
-    def _rate(self, times) -> float:
-        recent = [t for t in times if time.monotonic() - t < 5.0]
-        if len(recent) < 2:
-            return 0.0
-        return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
-    def _window(self, snapshot: Dict[str, Any]):
-        """(commands, certified) published within ``diagnostics_window_s``."""
-        horizon = time.monotonic() - snapshot["diagnostics_window_s"]
-        with self._publish_lock:
-            while self._recent and self._recent[0][0] < horizon:
-                self._recent.popleft()
-            recent = list(self._recent)
-        return len(recent), sum(certified for _, certified in recent)
 
-    def _health(self, snapshot: Dict[str, Any]):
-        """(level, message): ERROR for faults (bad parameters, a failing policy); WARN while not active, stopped
-        by the e-stop or the enable service, overrunning, or when at least ``diagnostics_warn_stop_fraction``
-        of the window's commands were stops; OK otherwise. Judged over a window, so one stop is no alarm."""
-        with self._lock:
-            running = self._inference_started
-        if self._config_problems or (self._state_label == "unconfigured" and self._last_error):
-            return DiagnosticStatus.ERROR, self._last_error or "invalid parameters"
-        if self._state_label != "active":
-            return DiagnosticStatus.WARN, f"{self._state_label}: not publishing commands"
-        if self._policy_fault is not None:
-            return DiagnosticStatus.ERROR, f"policy failing, every step stops: {self._policy_fault}"
-        blocked = self._blocked(snapshot)
-        if blocked is not None:
-            return DiagnosticStatus.WARN, f"stopped: {blocked[1]}"
-        if running is not None and time.monotonic() - running > snapshot["deadline_s"]:
-            return DiagnosticStatus.WARN, "decision overrunning its deadline"
-        budget = self._budget(snapshot)
-        if budget is not None and not budget.threshold_certifiable:
-            return DiagnosticStatus.WARN, budget.reason()
-        commands, certified = self._window(snapshot)
-        window = snapshot["diagnostics_window_s"]
-        if commands == 0:
-            return DiagnosticStatus.WARN, f"active; no command in the last {window:g} s"
-        stopped = (commands - certified) / commands
-        message = f"active; {100 * (1 - stopped):.0f}% of {commands} commands certified in the last {window:g} s"
-        if stopped >= snapshot["diagnostics_warn_stop_fraction"]:
-            return DiagnosticStatus.WARN, message
-        return DiagnosticStatus.OK, message
 
-    def _budget(self, snapshot: Dict[str, Any]):
-        """The real-time budget of ``snapshot`` on this machine (from the configure-time warm-up), or None
-        while no guard is configured or the snapshot is one the guard cannot compute it for."""
-        guard = self.guard
-        if guard is None or guard.warmup is None:
-            return None
-        try:
-            return guard.budget(snapshot)
-        except Exception as error:  # diagnostics must go out whatever the figures do
-            self._log_error(f"budget: {error}")
-            return None
 
-    def _publish_state(self) -> None:
-        """The latched state topic (``~/state``), on change: lifecycle state, enabled, e-stop, last reason."""
-        snapshot = self._snapshot
-        blocked = self._blocked(snapshot)
-        key = (self._state_label, self._enabled, blocked[0] if blocked else "", self._last_reason)
-        if key == self._state_key:
-            return
-        self._state_key = key
-        level, message = self._health(snapshot)
-        values = {"lifecycle_state": self._state_label, "enabled": str(self._enabled).lower(),
-                  "estop": str(bool(blocked) and blocked[0] == A.ESTOP).lower(), "last_reason": self._last_reason or "",
-                  "publish_rate_hz": f"{self._rate(self._publish_times):.2f}", "config_hash": P.config_hash(snapshot)}
-        try:
-            self._state_pub.publish(messages.status(f"{self.get_name()}: state", level, printable(message), values))
-        except Exception as error:  # a context going away during shutdown
-            self._log_error(f"could not publish the state: {error}")
 
-    def _publish_diagnostics(self) -> None:
-        snapshot = self._snapshot
-        level, message = self._health(snapshot)
-        commands, certified = self._window(snapshot)
-        latencies = list(self._latencies)
-        guard = self.guard
-        values = {
-            "lifecycle_state": self._state_label,
-            "published": str(self._stats["published"]),
-            "certified": str(self._stats["certified"]),
-            "window_commands": str(commands),
-            "window_certified": str(certified),
-            "stop_reasons": json.dumps({k: v for k, v in self._reasons.items() if k != A.CERTIFIED}),
-            "publish_rate_hz": f"{self._rate(self._publish_times):.2f}",
-            "image_rate_hz": f"{self._rate(self._frame_times):.2f}",
-            "mean_latency_ms": f"{sum(latencies) / len(latencies):.1f}" if latencies else "",
-            "enabled": str(self._enabled).lower(),
-            "last_error": self._last_error,
-            "config_hash": P.config_hash(snapshot),
-            "model_id": guard.policy.model_id if guard is not None else "",
-            "torch_threads": str(guard.torch_threads) if guard is not None else "",
-            "torch_compile": json.dumps(guard.compile_report) if guard is not None else "",
-            "config_problems": printable("; ".join(self._config_problems), 2000),
-        }
-        # The real-time budget (DESIGN 2.11): batch time measured at configure, what fits in deadline_s.
-        budget = self._budget(snapshot)
-        values["warmup_first_batch_ms"] = f"{guard.warmup['first_batch_s'] * 1e3:.1f}" if budget is not None else ""
-        for key in BUDGET_KEYS:
-            value = getattr(budget, key) if budget is not None else ""
-            values[f"budget_{key}"] = (str(value).lower() if isinstance(value, bool) else
-                                       f"{value:.6g}" if isinstance(value, float) else str(value))
-        array = DiagnosticArray(status=[messages.status(f"{self.get_name()}: guard", level, printable(message),
-                                                        values, hardware_id=values["model_id"])])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diagnostics_pub.publish(array)
-        self._publish_state()
 
 
 def run(node: GuardNode) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from .. import params as P
+from .. import settings as P
 from ..control.budget import BUDGET_KEYS
 from .sources import UsageError, params_or_fleet
 

@@ -12,103 +12,16 @@ import importlib.util
 import json
 import os
 import sys
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-import numpy as np
-
-from .. import params as P
+from .. import settings as P
 from ..attacks import ATTACKS, PGD_AIMS
 from ..certification.extent import TRANSFORMS
 
-
-from .sources import UsageError, fleet_robot, params_or_fleet
-
-
-def _bounded(kind, *, above: float = None, at_least: float = None):
-    """An argparse type: ``kind`` (int or float) with a lower bound, and a one-line message otherwise."""
-    noun = "an integer" if kind is int else "a number"
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
-        if above is not None and not value > above:
-            raise argparse.ArgumentTypeError(f"must be > {above:g}, got {text}")
-        if at_least is not None and not value >= at_least:
-            raise argparse.ArgumentTypeError(f"must be >= {at_least:g}, got {text}")
-        return value
-
-    return parse
-
-
-_positive_float = _bounded(float, above=0)
-_positive_int = _bounded(int, above=0)
-_non_negative_float = _bounded(float, at_least=0)
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
-def _boolean(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def _list_of(kind):
-    """An argparse type for a comma-separated list whose items are ``kind`` (str, int or float)."""
-    def parse(text: str):
-        items = [item.strip() for item in text.split(",")]
-        try:
-            return [kind(item) for item in items]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of {kind.__name__}") from None
-    return parse
-
-
-def _flag(param: P.Param) -> str:
-    return "--" + param.name.replace("_", "-")
-
-
-def add_guard_options(parser: argparse.ArgumentParser) -> None:
-    """One flag per guard parameter, from the schema (the value is validated with the others later)."""
-    group = parser.add_argument_group("guard parameters (defaults: config/guard.yaml)")
-    for param in P.PARAMETERS:
-        options: Dict[str, object] = {"dest": param.name, "default": None, "help": param.description.replace("%", "%%")}
-        if param.kind is bool:
-            options.update(type=_boolean, metavar="true|false")
-        elif param.kind is list:
-            options.update(type=_list_of(type(param.default[0])), metavar="A,B,...")
-        elif param.choices:
-            options.update(choices=param.choices)
-        else:
-            options.update(type=param.kind, metavar=param.name.upper())
-        group.add_argument(_flag(param), **options)
-
-
-def guard_overrides(args) -> Dict[str, object]:
-    """The guard parameters given on the command line."""
-    return {p.name: getattr(args, p.name) for p in P.PARAMETERS if getattr(args, p.name, None) is not None}
-
-
-def read_image(path: str) -> np.ndarray:
-    """An image file as HxWx3 uint8 RGB; UsageError when it is missing or not an image."""
-    import cv2
-
-    if not os.path.isfile(path):
-        raise UsageError(f"image not found: {path}")
-    image = cv2.imread(path, cv2.IMREAD_COLOR)
-    if image is None:
-        raise UsageError(f"not a readable image: {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+from .arguments import (_list_of, _non_negative_float, _positive_float, _positive_int, _probability, add_guard_options,
+                        guard_overrides, read_image)
+from .replay_commands import add_replay_options, cmd_fleet, cmd_fleet_replay, cmd_replay
+from .sources import UsageError
 
 
 # ---------------------------------------------------------------- commands
@@ -350,141 +263,6 @@ def cmd_sim(args) -> int:
     return 0
 
 
-def cmd_fleet(args) -> int:
-    from .. import fleet
-
-    document = fleet.load(args.file)
-    if args.fleet_command == "check":
-        report = fleet.check(document)
-        bad = {robot: problems for robot, problems in report.items() if problems}
-        for robot, problems in report.items():
-            print(f"{robot}: {'ok' if not problems else f'{len(problems)} violation(s)'}")
-            for problem in problems:
-                print(f"  {robot}: {problem}")
-        if bad:
-            print(f"rs-vla-guard fleet check: {len(bad)} of {len(report)} robots violate the fleet configuration",
-                  file=sys.stderr)
-            return 1
-        return 0
-    text = fleet.render(document, args.robot, source=args.file)
-    if args.output:
-        with open(args.output, "w") as handle:
-            handle.write(text)
-        print(f"wrote {args.output}")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-# ---------------------------------------------------------------- replay
-
-def _replay_options(args):
-    from ..replay.engine import ReplayOptions
-
-    if args.every is not None and args.rate is not None:
-        raise UsageError("give --every or --rate, not both")
-    return ReplayOptions(image_topic=args.image_topic, instruction=args.instruction,
-                         instruction_topic=args.instruction_topic, state_topic=args.state_topic,
-                         cmd_topic=args.cmd_topic, every=args.every or 1, rate_hz=args.rate)
-
-
-def _run_replay(bags, overrides, options, args, label: str = ""):
-    """Replay with a progress bar on stderr (frames, rate, ETA)."""
-    from tqdm import tqdm
-
-    from ..replay import engine
-    from ..replay.bags import BagError
-
-    for bag in bags:
-        if not os.path.exists(bag):
-            raise UsageError(f"bag not found: {bag}")
-    bar = tqdm(total=0, unit="decision", desc=label or "replay", file=sys.stderr, dynamic_ncols=True,
-               disable=bool(os.environ.get("RS_VLA_GUARD_NO_PROGRESS")))
-
-    def progress(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-    try:
-        return engine.replay(bags, overrides, options, workers=args.workers, ray_address=args.ray, progress=progress)
-    except BagError as error:
-        raise UsageError(str(error)) from error
-    finally:
-        bar.close()
-
-
-def cmd_replay(args) -> int:
-    from ..replay import report
-
-    if args.out and len(args.bags) != 1:
-        raise UsageError("--out annotates one bag; give exactly one")
-    if args.out and os.path.exists(args.out):
-        raise UsageError(f"--out {args.out} exists")
-    overrides = params_or_fleet(args.params, args.fleet, args.robot)
-    overrides.update(guard_overrides(args))
-    params = P.effective(overrides)
-    options = _replay_options(args)
-    result = _run_replay(args.bags, overrides, options, args)
-    summary = report.write_report(result, params, args.report) if args.report else report.summarise(result, params)
-    if args.out:
-        report.write_annotated(args.bags[0], result["decisions"], args.out)
-    if args.json:
-        print(json.dumps({"settings": result["settings"], "wall_s": result["wall_s"], "summary": summary}))
-        return 0
-    print(f"{summary['decisions']} decisions on {len(args.bags)} bag(s) in {result['wall_s']:.1f} s: "
-          f"certified {summary['certified_share']:.1%}, stop rate {summary['stop_rate']:.1%}")
-    for reason, count in summary["stops_by_reason"].items():
-        print(f"  stop {reason:24} {count}")
-    if "agreement" in summary:
-        print(f"  agreement with the recorded command when certified: {summary['agreement']['agreement_when_certified']}")
-    for written in filter(None, (args.report, args.out)):
-        print(f"wrote {written}")
-    return 0
-
-
-def cmd_fleet_replay(args) -> int:
-    from ..replay import report
-
-    base, other = fleet_robot(args.file, args.robot), fleet_robot(args.compare, args.robot)
-    for overrides in (base, other):
-        overrides.update(guard_overrides(args))
-    base_params, other_params = P.effective(base), P.effective(other)
-    options = _replay_options(args)
-    first = _run_replay(args.bags, base, options, args, label=os.path.basename(args.file))
-    second = _run_replay(args.bags, other, options, args, label=os.path.basename(args.compare))
-    comparison = report.compare(first, second, base_params, other_params)
-    if args.json:
-        print(json.dumps(comparison))
-        return 0
-    side = comparison["side_by_side"]
-    print(f"robot {args.robot}: {args.file} (base) against {args.compare} (other)")
-    print(f"{'':26} {'base':>12} {'other':>12}")
-    for key in ("decisions", "certified_share", "stop_rate", "agreement_when_certified"):
-        if key in side:
-            print(f"{key:26} {str(side[key]['base']):>12} {str(side[key]['other']):>12}")
-    for reason in sorted(set(side["stops_by_reason"]["base"]) | set(side["stops_by_reason"]["other"])):
-        print(f"  stop {reason:21} {side['stops_by_reason']['base'].get(reason, 0):>12} "
-              f"{side['stops_by_reason']['other'].get(reason, 0):>12}")
-    for change, count in comparison["changed"].items():
-        print(f"  changed {change}: {count}")
-    return 0
-
-
-def add_replay_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 directories or .mcap/.db3 files")
-    parser.add_argument("--image-topic", required=True, help="sensor_msgs/Image or CompressedImage topic")
-    instruction = parser.add_mutually_exclusive_group(required=True)
-    instruction.add_argument("--instruction", help="one instruction for every frame")
-    instruction.add_argument("--instruction-topic", help="std_msgs/String topic: the latest one at each decision")
-    parser.add_argument("--state-topic", help="sensor_msgs/JointState or std_msgs/Float32MultiArray (policies that take state)")
-    parser.add_argument("--cmd-topic", help="the recorded command (Twist or TwistStamped): agreement with the guard")
-    parser.add_argument("--every", type=_positive_int, default=None, help="decide on every N-th frame (default 1)")
-    parser.add_argument("--rate", type=_positive_float, default=None, help="decide at HZ on the latest frame instead")
-    parser.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
-    parser.add_argument("--ray", default=None, metavar="ADDRESS", help="'local' or a Ray cluster address")
-    parser.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
-    add_guard_options(parser)
-
-
 # ---------------------------------------------------------------- entry point
 
 
@@ -632,7 +410,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     from ..fleet import FleetError
-    from ..params import ConfigError
+    from ..settings import ConfigError
     from ..policies.base import PolicyError
 
     args = build_parser().parse_args(argv)

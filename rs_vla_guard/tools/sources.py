@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Dict
 
-from .. import params as P
+from .. import settings as P
 
 
 class UsageError(Exception):

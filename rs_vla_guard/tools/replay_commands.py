@@ -1,0 +1,147 @@
+"""``rs-vla-guard replay`` and ``rs-vla-guard fleet``: recorded bags under a configuration, a fleet's limits,
+and two fleet configurations side by side."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .. import settings as P
+from .arguments import _positive_float, _positive_int, add_guard_options, guard_overrides
+from .sources import UsageError, fleet_robot, params_or_fleet
+
+
+def cmd_fleet(args) -> int:
+    from .. import fleet
+
+    document = fleet.load(args.file)
+    if args.fleet_command == "check":
+        report = fleet.check(document)
+        bad = {robot: problems for robot, problems in report.items() if problems}
+        for robot, problems in report.items():
+            print(f"{robot}: {'ok' if not problems else f'{len(problems)} violation(s)'}")
+            for problem in problems:
+                print(f"  {robot}: {problem}")
+        if bad:
+            print(f"rs-vla-guard fleet check: {len(bad)} of {len(report)} robots violate the fleet configuration",
+                  file=sys.stderr)
+            return 1
+        return 0
+    text = fleet.render(document, args.robot, source=args.file)
+    if args.output:
+        with open(args.output, "w") as handle:
+            handle.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+# ---------------------------------------------------------------- replay
+
+def _replay_options(args):
+    from ..replay.engine import ReplayOptions
+
+    if args.every is not None and args.rate is not None:
+        raise UsageError("give --every or --rate, not both")
+    return ReplayOptions(image_topic=args.image_topic, instruction=args.instruction,
+                         instruction_topic=args.instruction_topic, state_topic=args.state_topic,
+                         cmd_topic=args.cmd_topic, every=args.every or 1, rate_hz=args.rate)
+
+
+def _run_replay(bags, overrides, options, args, label: str = ""):
+    """Replay with a progress bar on stderr (frames, rate, ETA)."""
+    from tqdm import tqdm
+
+    from ..replay import engine
+    from ..replay.bags import BagError
+
+    for bag in bags:
+        if not os.path.exists(bag):
+            raise UsageError(f"bag not found: {bag}")
+    bar = tqdm(total=0, unit="decision", desc=label or "replay", file=sys.stderr, dynamic_ncols=True,
+               disable=bool(os.environ.get("RS_VLA_GUARD_NO_PROGRESS")))
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+    try:
+        return engine.replay(bags, overrides, options, workers=args.workers, ray_address=args.ray, progress=progress)
+    except BagError as error:
+        raise UsageError(str(error)) from error
+    finally:
+        bar.close()
+
+
+def cmd_replay(args) -> int:
+    from ..replay import report
+
+    if args.out and len(args.bags) != 1:
+        raise UsageError("--out annotates one bag; give exactly one")
+    if args.out and os.path.exists(args.out):
+        raise UsageError(f"--out {args.out} exists")
+    overrides = params_or_fleet(args.params, args.fleet, args.robot)
+    overrides.update(guard_overrides(args))
+    params = P.effective(overrides)
+    options = _replay_options(args)
+    result = _run_replay(args.bags, overrides, options, args)
+    summary = report.write_report(result, params, args.report) if args.report else report.summarise(result, params)
+    if args.out:
+        report.write_annotated(args.bags[0], result["decisions"], args.out)
+    if args.json:
+        print(json.dumps({"settings": result["settings"], "wall_s": result["wall_s"], "summary": summary}))
+        return 0
+    print(f"{summary['decisions']} decisions on {len(args.bags)} bag(s) in {result['wall_s']:.1f} s: "
+          f"certified {summary['certified_share']:.1%}, stop rate {summary['stop_rate']:.1%}")
+    for reason, count in summary["stops_by_reason"].items():
+        print(f"  stop {reason:24} {count}")
+    if "agreement" in summary:
+        print(f"  agreement with the recorded command when certified: {summary['agreement']['agreement_when_certified']}")
+    for written in filter(None, (args.report, args.out)):
+        print(f"wrote {written}")
+    return 0
+
+
+def cmd_fleet_replay(args) -> int:
+    from ..replay import report
+
+    base, other = fleet_robot(args.file, args.robot), fleet_robot(args.compare, args.robot)
+    for overrides in (base, other):
+        overrides.update(guard_overrides(args))
+    base_params, other_params = P.effective(base), P.effective(other)
+    options = _replay_options(args)
+    first = _run_replay(args.bags, base, options, args, label=os.path.basename(args.file))
+    second = _run_replay(args.bags, other, options, args, label=os.path.basename(args.compare))
+    comparison = report.compare(first, second, base_params, other_params)
+    if args.json:
+        print(json.dumps(comparison))
+        return 0
+    side = comparison["side_by_side"]
+    print(f"robot {args.robot}: {args.file} (base) against {args.compare} (other)")
+    print(f"{'':26} {'base':>12} {'other':>12}")
+    for key in ("decisions", "certified_share", "stop_rate", "agreement_when_certified"):
+        if key in side:
+            print(f"{key:26} {str(side[key]['base']):>12} {str(side[key]['other']):>12}")
+    for reason in sorted(set(side["stops_by_reason"]["base"]) | set(side["stops_by_reason"]["other"])):
+        print(f"  stop {reason:21} {side['stops_by_reason']['base'].get(reason, 0):>12} "
+              f"{side['stops_by_reason']['other'].get(reason, 0):>12}")
+    for change, count in comparison["changed"].items():
+        print(f"  changed {change}: {count}")
+    return 0
+
+
+def add_replay_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 directories or .mcap/.db3 files")
+    parser.add_argument("--image-topic", required=True, help="sensor_msgs/Image or CompressedImage topic")
+    instruction = parser.add_mutually_exclusive_group(required=True)
+    instruction.add_argument("--instruction", help="one instruction for every frame")
+    instruction.add_argument("--instruction-topic", help="std_msgs/String topic: the latest one at each decision")
+    parser.add_argument("--state-topic", help="sensor_msgs/JointState or std_msgs/Float32MultiArray (policies that take state)")
+    parser.add_argument("--cmd-topic", help="the recorded command (Twist or TwistStamped): agreement with the guard")
+    parser.add_argument("--every", type=_positive_int, default=None, help="decide on every N-th frame (default 1)")
+    parser.add_argument("--rate", type=_positive_float, default=None, help="decide at HZ on the latest frame instead")
+    parser.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
+    parser.add_argument("--ray", default=None, metavar="ADDRESS", help="'local' or a Ray cluster address")
+    parser.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    add_guard_options(parser)
