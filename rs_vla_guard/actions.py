@@ -20,7 +20,7 @@ MOVE_BACKWARD = "move_backward"
 GRASP = "grasp"
 RELEASE = "release"
 
-# An arm's vocabulary (DESIGN 2.5): the dominant end-effector axis and its sign, the gripper, and hold.
+# An arm's vocabulary: the dominant end-effector axis and its sign, the gripper, and hold.
 MOVE_X_POS, MOVE_X_NEG = "move_x_pos", "move_x_neg"
 MOVE_Y_POS, MOVE_Y_NEG = "move_y_pos", "move_y_neg"
 MOVE_Z_POS, MOVE_Z_NEG = "move_z_pos", "move_z_neg"

@@ -5,7 +5,7 @@ classes with the clock passed in, so the node, the replay and the tests apply th
   checks of one input on its own;
 - :mod:`.rules`: the order of precedence (e-stop > disabled > inactive > invalid input > stale or missing
   input > deadline > the decision's own reason > hold) and the rules at publication and in gate mode;
-- :mod:`.deadline`: the real-time budget of one decision (DESIGN 2.11): the batch-time estimate that
+- :mod:`.deadline`: the real-time budget of one decision (docs/theory.md, section 10): the batch-time estimate that
   recovers after a slow spell, and the question the sequential tests ask before every batch;
 - :mod:`.budget`: what a configuration can certify within ``deadline_s`` on this machine, from one
   measured batch time (``rs-vla-guard budget`` and the node's diagnostics).

@@ -1,4 +1,4 @@
-"""What a configuration can certify within ``deadline_s`` on this machine (DESIGN 2.11), from one measured
+"""What a configuration can certify within ``deadline_s`` on this machine (docs/theory.md, section 10), from one measured
 batch time: ``rs-vla-guard budget`` prints it, the node reports it in ``/diagnostics`` at configure.
 
 Figures, for a batch time b (seconds per batch of ``batch_size`` noisy samples) and a deadline d:
@@ -9,7 +9,7 @@ Figures, for a batch time b (seconds per batch of ``batch_size`` noisy samples) 
   first batch, but its answer comes late and goes out as a ``deadline_exceeded`` stop);
 - ``decisions_per_second``: decisions per second at ``control_rate_hz`` on a clear frame, one that
   certifies at the test's first look: ``min(control_rate_hz, 1 / (f + batches of the first look * b))``;
-- ``min_certifiable_radius``: the radius that many unanimous samples certify (p_A = 1; DESIGN 2.4) with
+- ``min_certifiable_radius``: the radius that many unanimous samples certify (p_A = 1; docs/theory.md, section 6) with
   the configured test at its share of alpha: no ``radius_threshold`` above it can be certified in time;
 - ``threshold_certifiable``: can ``radius_threshold`` be certified within ``deadline_s`` at all, i.e. does
   the configured test's first certifying look fit in that many samples.

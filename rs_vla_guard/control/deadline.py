@@ -1,4 +1,4 @@
-"""The real-time budget of one decision (DESIGN 2.11), with the clock passed in.
+"""The real-time budget of one decision (docs/theory.md, section 10), with the clock passed in.
 
 A decision must answer within ``deadline_s``. Before every sampling batch the sequential tests ask
 :meth:`DecisionTimer.out_of_time`: would one more batch end past the deadline? The answer needs the time

@@ -1,4 +1,4 @@
-"""Certified envelopes of continuous commands (percentile smoothing, DESIGN 2.6) and what a certified
+"""Certified envelopes of continuous commands (percentile smoothing, docs/theory.md, section 7) and what a certified
 label executes. A part of :class:`~.guard.Guard`."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Extent certificates (transformation smoothing, DESIGN 2.7) for the guard's decisions and for
+"""Extent certificates (transformation smoothing, docs/theory.md, section 8) for the guard's decisions and for
 ``rs-vla-guard extent``. A part of :class:`~.guard.Guard`."""
 from __future__ import annotations
 

@@ -261,7 +261,7 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
         return self._decision(started, certificate.reason, certificate, clean_vector=clean_vector,
                               envelopes=envelopes, extents=extents)
 
-    # ------------------------------------------------------------------ real-time budget (DESIGN 2.11)
+    # ------------------------------------------------------------------ real-time budget (docs/theory.md, section 10)
 
     def _certify(self, clean: torch.Tensor, instruction: str, out_of_time: Optional[Callable[[], bool]] = None,
                  state: Optional[torch.Tensor] = None):

@@ -1,5 +1,5 @@
 """What the guard checks and measures before it decides: the sensitivity probes (a policy that ignores its
-image or instruction is refused), the warm-up and the real-time budget (DESIGN 2.11). A part of
+image or instruction is refused), the warm-up and the real-time budget (docs/theory.md, section 10). A part of
 :class:`~.guard.Guard`."""
 from __future__ import annotations
 

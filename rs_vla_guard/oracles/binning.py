@@ -1,4 +1,4 @@
-"""The binning oracle: continuous actions -> discrete actions (DESIGN 2.5).
+"""The binning oracle: continuous actions -> discrete actions.
 
 A policy outputs vectors (or chunks of them, B x T x D); the oracle averages the first ``chunk_steps``
 steps of each chunk and bins the result by rules over named dimensions:

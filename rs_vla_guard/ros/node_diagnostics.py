@@ -116,7 +116,7 @@ class DiagnosticsMixin:
             "torch_compile": json.dumps(guard.compile_report) if guard is not None else "",
             "config_problems": printable("; ".join(self._config_problems), 2000),
         }
-        # The real-time budget (DESIGN 2.11): batch time measured at configure, what fits in deadline_s.
+        # The real-time budget (docs/theory.md, section 10): batch time measured at configure, what fits in deadline_s.
         budget = self._budget(snapshot)
         values["warmup_first_batch_ms"] = f"{guard.warmup['first_batch_s'] * 1e3:.1f}" if budget is not None else ""
         for key in BUDGET_KEYS:

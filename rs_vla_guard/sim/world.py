@@ -5,7 +5,7 @@ up to three coloured blocks placed per episode. The robot's planar joints get th
 velocities (v along its heading, yaw rate w) every physics step, and MuJoCo resolves contacts, so a
 robot that drives into a wall or a block is stopped by it and the contact is reported.
 
-Ground truth follows the scene renderer's rule (DESIGN 3.3) applied to what the camera sees: the
+Ground truth follows the scene renderer's rule (tasks/blocks.py) applied to what the camera sees: the
 target's centre column in the image (< 0.35 W turn_left, > 0.65 W turn_right), its apparent width
 (>= 0.4 W: arrived, stop), stop when it is not in view.
 

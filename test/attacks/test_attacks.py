@@ -1,5 +1,5 @@
 """Attacks stay inside their L2 budget (rounding included), and an attack inside the certified radius
-never makes the guard certify a different action (DESIGN 6: robustness in fact)."""
+never makes the guard certify a different action."""
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""The real-time rule of DESIGN 2.11 with an injected clock: every decision runs its first batch unless its
+"""The real-time rule (docs/theory.md, section 10) with an injected clock: every decision runs its first batch unless its
 deadline has passed, every batch refreshes a decaying-maximum estimate, and a slow spell is forgotten."""
 import math
 

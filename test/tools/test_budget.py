@@ -1,4 +1,4 @@
-"""``rs-vla-guard budget``: the real-time budget of a configuration on this machine (DESIGN 2.11)."""
+"""``rs-vla-guard budget``: the real-time budget of a configuration on this machine (docs/theory.md, section 10)."""
 import json
 import os
 import subprocess
