@@ -1,8 +1,10 @@
-"""How the guard node copes with a high-resolution camera: a camera process publishing W x H rgb8 frames at
+"""How the guard node keeps up with a camera: a camera process publishing W x H rgb8 frames of a clear scene at
 a rate, the guard node in its own process, and a monitor; prints the frames the node received per second
-(its /diagnostics), the share of stale_image stops and the decision latency.
+(its /diagnostics), the share of control periods whose command was certified (decisions and holds), the
+real decisions per second, the share of stale_image stops and the decision latency.
 
     .venv/bin/python scripts/large_frames.py [--width 3840 --height 2160 --rate 30 --seconds 30]
+    .venv/bin/python scripts/large_frames.py --width 160 --height 120 --control-rate-hz 10   # the 10 Hz loop
 
 Not part of ``make test`` (it takes a minute and measures this machine); the README quotes its output.
 """
@@ -53,6 +55,8 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=2160)
     parser.add_argument("--rate", type=float, default=30.0)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--control-rate-hz", type=float, default=5.0, help="the node's control_rate_hz")
+    parser.add_argument("--dtype", default="auto", help="the node's dtype")
     parser.add_argument("--camera", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.camera:
@@ -60,7 +64,11 @@ def main() -> None:
     h.use_domain(DOMAIN)
     import rclpy
 
-    node = h.start_node(DOMAIN, log_path="/tmp/large_frames_node.log")
+    import tempfile
+
+    params = h.write_params(tempfile.mktemp(suffix=".yaml"), {"control_rate_hz": args.control_rate_hz,
+                                                              "dtype": args.dtype})
+    node = h.start_node(DOMAIN, params, log_path="/tmp/large_frames_node.log")
     rclpy.init()
     probe = h.Probe()
     try:
@@ -82,12 +90,18 @@ def main() -> None:
     for _, _, values in statuses:
         reasons[values["reason"]] = reasons.get(values["reason"], 0) + 1
     rates = [float({kv.key: kv.value for kv in d.values}["image_rate_hz"]) for d in diagnostics]
-    latencies = sorted(float(v["latency_ms"]) for _, _, v in statuses if v["held"] == "false" and int(v["n_samples"]))
+    decisions = [v for _, _, v in statuses if v["held"] == "false" and int(v["n_samples"])]
+    latencies = sorted(float(v["latency_ms"]) for v in decisions)
+    window = args.seconds - 8.0
     print(json.dumps({
         "frame": f"{args.width}x{args.height} rgb8", "camera_rate_hz": args.rate,
         **json.loads(out.strip().splitlines()[-1]),
         "node_received_per_s": round(sum(rates) / len(rates), 2) if rates else 0.0,
-        "commands": len(statuses), "stale_image_share": round(reasons.get("stale_image", 0) / max(len(statuses), 1), 3),
+        "control_rate_hz": args.control_rate_hz, "dtype": args.dtype,
+        "commands": len(statuses), "commands_per_s": round(len(statuses) / window, 2),
+        "certified_share": round(sum(v["certified"] == "true" for _, _, v in statuses) / max(len(statuses), 1), 3),
+        "decisions_per_s": round(len(decisions) / window, 2),
+        "stale_image_share": round(reasons.get("stale_image", 0) / max(len(statuses), 1), 3),
         "reasons": reasons, "decision_latency_ms_p50": latencies[len(latencies) // 2] if latencies else None,
     }))
 

@@ -36,3 +36,9 @@ def test_the_readme_and_guard_yaml_know_every_parameter():
     guard_yaml = open(os.path.join(ROOT, "config", "guard.yaml")).read()
     missing = [p.name for p in params.PARAMETERS if f"    {p.name}:" not in guard_yaml]
     assert not missing, missing
+    # the documentation names every parameter a user can set (as `name` or `name: value`)
+    text = open(os.path.join(ROOT, "README.md")).read() + "".join(
+        open(os.path.join(ROOT, "docs", name)).read() for name in os.listdir(os.path.join(ROOT, "docs"))
+        if name.endswith(".md"))
+    undocumented = [p.name for p in params.PARAMETERS if not re.search(rf"`{p.name}[`:]", text)]
+    assert not undocumented, undocumented

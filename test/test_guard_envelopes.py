@@ -173,3 +173,18 @@ def test_envelopes_contain_the_true_smoothed_median_of_every_frame_within_the_ra
         misses += not envelope["low"] <= truth <= envelope["high"]
     print(f"envelope misses: {misses}/60")
     assert misses <= 8
+
+
+def test_settings_the_policy_cannot_run_are_named_before_they_apply():
+    """Valid on their own, impossible for this policy: an envelope dimension it does not have, envelopes for a
+    phrase policy, or a threshold the class test cannot certify once alpha is split over the envelopes."""
+    seeker = Guard.from_config({"policy": "python:guard_test_policies:red_seeker"})
+    unknown = seeker.params.replace(envelope_limits="angular_zz: 0.3")
+    assert any("angular_zz" in p for p in seeker.settings_problems(unknown))
+    assert seeker.settings_problems(seeker.params.replace(envelope_limits="angular_z: 0.3")) == []
+    with pytest.raises(P.ConfigError, match="angular_zz"):
+        seeker.use(unknown)
+    assert seeker.params["envelope_limits"] == ""  # refused: the old settings stay
+    phrase = Guard.from_config({})
+    assert any("continuous-action policy" in p for p in phrase.settings_problems(
+        phrase.params.replace(certify_target="envelope", continuous_command="median", envelope_limits="angular_z: 0.3")))

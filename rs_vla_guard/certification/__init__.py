@@ -6,7 +6,9 @@
   sequential threshold test, with fallback-set hypotheses;
 - :mod:`.betting`: the default threshold test, an e-process (a mixture of bets) valid at every sample;
 - :mod:`.planning`: expected radius against samples, and the samples a target radius needs;
-- :mod:`.envelopes`: certified envelopes of continuous outputs (percentile smoothing), and their planning.
+- :mod:`.envelopes`: certified envelopes of continuous outputs (percentile smoothing), and their planning;
+- :mod:`.extent`: extent certificates of physical changes (transformation smoothing);
+- :mod:`.semantic`: the closed-form semantic certificate of dual encoders.
 
 The theory, in this project's words, is in ``docs/theory.md``.
 """

@@ -156,12 +156,24 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
             raise P.ConfigError([f"{n}: read-only, needs a reconfigure" for n in read_only])
         self._settle(params)
 
-    def _settle(self, params: Dict[str, Any]) -> None:
-        """What follows from the parameters, computed once per change rather than per decision."""
+    def settings_problems(self, params: Dict[str, Any]) -> List[str]:
+        """What this guard's policy cannot run under ``params`` (already valid on their own): envelope settings
+        it cannot honour (a phrase policy, a dimension it does not have), or a threshold that cannot be
+        certified at the class test's share of alpha as this guard splits it (its own dimensions and mode).
+        The node refuses a runtime change with these problems and keeps its settings."""
         limits = A.parse_envelope_limits(params["envelope_limits"])
         problems = self._envelope_problems(params, limits)
         if problems:
+            return problems
+        hypotheses = P.decision_hypotheses(params, dimensions=len(self.dimensions), action_mode=self.mode == "action")
+        return P.certifiable_problems(params, hypotheses=hypotheses)
+
+    def _settle(self, params: Dict[str, Any]) -> None:
+        """What follows from the parameters, computed once per change rather than per decision."""
+        problems = self.settings_problems(params)
+        if problems:
             raise P.ConfigError(problems)
+        limits = A.parse_envelope_limits(params["envelope_limits"])
         self.params = params
         self.config_hash = P.config_hash(params)
         self.envelope_limits = limits
@@ -318,8 +330,9 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
         return certificate, clean_vector, envelopes
 
     def _hypotheses(self) -> int:
-        """The tests one decision's alpha is split over: the class test, each envelope, each extent check."""
-        return 1 + (len(self.dimensions) if self.envelopes_on else 0) + len(self.extent_smoothings)
+        """The tests one decision's alpha is split over: the class test, each envelope, each extent check
+        (:func:`rs_vla_guard.settings.decision_hypotheses` with this guard's dimensions and mode)."""
+        return P.decision_hypotheses(self.params, dimensions=len(self.dimensions), action_mode=self.mode == "action")
 
     def release(self) -> None:
         self.policy.release()

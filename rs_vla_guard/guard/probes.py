@@ -98,8 +98,7 @@ class ProbeMixin:
         if self.warmup is None and (batch_seconds is None or frame_seconds is None):
             self.warm_up()
         params = params if params is not None else self.params
-        hypotheses = (1 + (len(self.dimensions) if self.envelopes_on else 0)
-                      + len(P.extent_smoothings(params)))
+        hypotheses = P.decision_hypotheses(params, dimensions=len(self.dimensions), action_mode=self.mode == "action")
         return budget_for(params, self.warmup["batch_seconds"] if batch_seconds is None else batch_seconds,
                           batch_size=self.batch_size, hypotheses=hypotheses,
                           frame_seconds=self.warmup["frame_seconds"] if frame_seconds is None else frame_seconds)

@@ -69,6 +69,10 @@ class LifecycleMixin:
                 merged = P.effective({**self._snapshot, **changes})
             else:  # configured: safety limits may only be tightened until the next configure
                 merged = P.runtime_change(self._configured, self._snapshot, changes)
+                guard = self.guard
+                problems = guard.settings_problems(merged) if guard is not None else []
+                if problems:  # valid on its own, but not for this policy: refused, the old settings stay
+                    raise P.ConfigError(problems)
         except P.ConfigError as error:
             return SetParametersResult(successful=False, reason=printable("; ".join(error.problems), 2000))
         with self._publish_lock:  # no publication straddles the swap

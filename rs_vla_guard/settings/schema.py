@@ -66,7 +66,8 @@ PARAMETERS: List[Param] = [
           low_open=True, high_open=True),
     Param("radius_threshold", 0.25, "publish the action only if its certified L2 radius reaches this", low=0.0,
           high=10.0),
-    Param("n_max", 256, "most noisy samples per decision", low=1, high=1_000_000),
+    Param("n_max", 256, "most noisy samples the class test draws per decision (fixed mode: exactly this many, after "
+          "n0 selection samples; envelopes and extent checks draw their own)", low=1, high=1_000_000),
     Param("n0", 32, "selection samples (fixed mode, or when the clean output is unmapped)", low=1, high=100_000),
     Param("torch_threads", 0, "CPU threads of the policy's forward passes, set at configure; 0 = half the cores "
           "(at least 1), which leaves the robot's other nodes room: on 2 cores beside two busy loops 2 threads were "

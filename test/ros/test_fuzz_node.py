@@ -31,18 +31,6 @@ SETS = "move_forward+turn_left, move_forward+turn_right"
 BASE = {"image_timeout_s": 5.0, "deadline_s": 5.0}
 
 
-@pytest.fixture(scope="module")
-def probe():
-    h.use_domain(DOMAIN)
-    import rclpy
-
-    rclpy.init()
-    probe = h.Probe()
-    yield probe
-    probe.destroy()
-    rclpy.shutdown()
-
-
 @st.composite
 def image_operations(draw):
     frame = SCENES[draw(st.integers(0, len(SCENES) - 1))]

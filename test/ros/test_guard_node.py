@@ -1,6 +1,9 @@
 """The guard node in its own process, driven by a probe node over real ROS 2 topics and services.
 
-Runs the built-in policy at the default parameters; one node process serves the whole module, in order.
+One node process (the built-in policy) serves the module; every test sets up what it needs (the
+instruction, its frames) and puts back any parameter it changes, so the tests pass in any order. The
+deadline and the frame timeout are generous for a slow, busy CPU: the exact timing rules are the control
+core's, tested with a fake clock (test/control/test_rules.py).
 """
 import json
 import time
@@ -15,25 +18,30 @@ pytestmark = [pytest.mark.ros, pytest.mark.model]
 
 DOMAIN = 61
 CONTROL_PERIOD = 0.2  # 5 Hz default
-IMAGE_TIMEOUT = 0.5
+IMAGE_TIMEOUT = 2.0
+SETTINGS = {"image_timeout_s": IMAGE_TIMEOUT, "deadline_s": 5.0}
 LEFT = scenes.render(scenes.Scene([scenes.Block("red", 0.15, 0.2), scenes.Block("blue", 0.75, 0.15)]))
 RIGHT = scenes.render(scenes.Scene([scenes.Block("red", 0.85, 0.2)], floor="textured"))
 BORDER = scenes.render(scenes.Scene([scenes.Block("red", 0.31, 0.15)]))  # move_forward / turn_left split
 
 
 @pytest.fixture(scope="module")
-def ros(tmp_path_factory):
-    h.use_domain(DOMAIN)
-    import rclpy
-
-    log = tmp_path_factory.mktemp("node") / "guard_node.log"
-    process = h.start_node(DOMAIN, log_path=str(log))
-    rclpy.init()
-    probe = h.Probe()
-    yield probe, process, log
+def node(probe, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("node")
+    log = folder / "guard_node.log"
+    process = h.start_node(DOMAIN, h.write_params(folder / "params.yaml", SETTINGS), log_path=str(log))
+    assert probe.wait_for(lambda: len(probe.certificates) > 0, 120), log.read_text()[-2000:]
+    yield process, log
     h.stop_node(process)
-    probe.destroy()
-    rclpy.shutdown()
+
+
+@pytest.fixture
+def ros(probe, node):
+    """The probe and the running node, told to go to the red block (a test may say otherwise)."""
+    from std_msgs.msg import String
+
+    probe.instruction_pub.publish(String(data="go to the red block"))
+    return probe, node[0], node[1]
 
 
 def publish_frames(probe, frame, encoding="rgb8"):
@@ -55,19 +63,21 @@ def reason_since(probe, since, *reasons):
                        for t, s in probe.certificates)
 
 
-def test_frames_without_an_instruction_stop_with_no_instruction(ros):
+def test_frames_with_a_blank_instruction_stop_with_no_instruction(ros):
+    from std_msgs.msg import String
+
     probe, process, log = ros
-    assert probe.wait_for(lambda: len(probe.certificates) > 0, 120), open(log).read()[-2000:]
+    probe.instruction_pub.publish(String(data="   "))
     since = time.monotonic()
     assert probe.wait_for(reason_since(probe, since, "no_instruction"), 10, publish=publish_frames(probe, LEFT))
+    later = time.monotonic() + 0.5
+    probe.wait_for(lambda: False, 1.0, publish=publish_frames(probe, LEFT))
+    assert {v["reason"] for _, _, v in probe.statuses_since(later)} == {"no_instruction"}
     assert process.poll() is None
 
 
 def test_clean_scene_is_certified_with_matching_twist(ros):
-    from std_msgs.msg import String
-
     probe, _, _ = ros
-    probe.instruction_pub.publish(String(data="go to the red block"))
     since = time.monotonic()
     assert probe.wait_for(certified_since(probe, since, "turn_left"), 20, publish=publish_frames(probe, LEFT))
     probe.spin(0.3)
@@ -89,10 +99,8 @@ def test_camera_dropout_gives_stale_image_stops_at_the_control_rate_then_recover
     since = time.monotonic()
     assert probe.wait_for(certified_since(probe, since, "turn_right"), 20, publish=publish_frames(probe, RIGHT))
     last_frame = time.monotonic()
-    assert probe.wait_for(reason_since(probe, last_frame, "stale_image"), 3)
-    first_stale = next(t for t, s in probe.certificates
-                       if t >= last_frame and {kv.key: kv.value for kv in s.values}["reason"] == "stale_image")
-    assert first_stale - last_frame <= IMAGE_TIMEOUT + 2 * CONTROL_PERIOD + 0.1
+    # (generous: how soon exactly is the control core's rule, tested with a fake clock)
+    assert probe.wait_for(reason_since(probe, last_frame, "stale_image"), IMAGE_TIMEOUT + 5)
     window_start = time.monotonic()
     probe.spin(2.0)
     zero_twists = [m for t, m in probe.twists if t >= window_start]
@@ -140,12 +148,14 @@ def test_invalid_parameters_are_rejected_and_threshold_changes_apply(ros):
     [(ok, reason)] = h.set_parameters(probe, radius_threshold=0.5)
     assert not ok and "raise n_max to at least 323" in reason
     assert h.set_parameters(probe, radius_threshold=0.3) == [(True, "")]
-    since = time.monotonic()
-    at_new_threshold = lambda: any(  # noqa: E731
-        values["radius_threshold"] == "0.3" and values["reason"] == "certified" and float(values["radius"]) >= 0.3
-        for _, _, values in probe.statuses_since(since))
-    assert probe.wait_for(at_new_threshold, 10, publish=publish_frames(probe, LEFT))
-    assert h.set_parameters(probe, radius_threshold=0.25) == [(True, "")]
+    try:
+        since = time.monotonic()
+        at_new_threshold = lambda: any(  # noqa: E731
+            values["radius_threshold"] == "0.3" and values["reason"] == "certified" and float(values["radius"]) >= 0.3
+            for _, _, values in probe.statuses_since(since))
+        assert probe.wait_for(at_new_threshold, 10, publish=publish_frames(probe, LEFT))
+    finally:
+        assert h.set_parameters(probe, radius_threshold=0.25) == [(True, "")]
     since = time.monotonic()
     assert probe.wait_for(certified_since(probe, since, "turn_left"), 10, publish=publish_frames(probe, LEFT))
     [(ok, reason)] = h.set_parameters(probe, policy="/elsewhere")
@@ -160,16 +170,18 @@ def test_fallback_sets_set_at_run_time_publish_the_set_label_and_the_mean_twist(
     [(ok, reason)] = h.set_parameters(probe, fallback_sets="move_forward+stop")
     assert not ok and "fallback_sets" in reason
     assert h.set_parameters(probe, fallback_sets="move_forward+turn_left, move_forward+turn_right") == [(True, "")]
-    since = time.monotonic()
-    label = "move_forward+turn_left"
-    assert probe.wait_for(certified_since(probe, since, label), 10, publish=publish_frames(probe, BORDER))
-    probe.spin(0.3)
-    index = max(i for i, (t, s) in enumerate(probe.certificates) if s.message == label)
-    values = probe.certificate_values(index)
-    assert float(values["radius"]) >= 0.25 and values["candidate"] in ("move_forward", "turn_left")
-    assert any(m.twist.linear.x == pytest.approx(0.1) and m.twist.angular.z == pytest.approx(0.3)
-               for _, m in probe.twists)
-    assert h.set_parameters(probe, fallback_sets="") == [(True, "")]
+    try:
+        since = time.monotonic()
+        label = "move_forward+turn_left"
+        assert probe.wait_for(certified_since(probe, since, label), 10, publish=publish_frames(probe, BORDER))
+        probe.spin(0.3)
+        index = max(i for i, (t, s) in enumerate(probe.certificates) if s.message == label)
+        values = probe.certificate_values(index)
+        assert float(values["radius"]) >= 0.25 and values["candidate"] in ("move_forward", "turn_left")
+        assert any(m.twist.linear.x == pytest.approx(0.1) and m.twist.angular.z == pytest.approx(0.3)
+                   for _, m in probe.twists)
+    finally:
+        assert h.set_parameters(probe, fallback_sets="") == [(True, "")]
     since = time.monotonic()
     assert probe.wait_for(reason_since(probe, since, "abstain", "below_threshold"), 10,
                           publish=publish_frames(probe, BORDER))
@@ -179,12 +191,14 @@ def test_deactivate_publishes_a_stop_and_reactivate_resumes(ros):
     probe, _, _ = ros
     since = time.monotonic()
     assert h.change_state(probe, "deactivate")
-    assert probe.wait_for(reason_since(probe, since, "inactive"), 5, publish=publish_frames(probe, LEFT))
-    probe.spin(0.5)
-    quiet_from = time.monotonic()
-    probe.wait_for(lambda: False, 1.0, publish=publish_frames(probe, LEFT))
-    assert not [t for t, _ in probe.certificates if t >= quiet_from]  # inactive: no decisions
-    assert h.change_state(probe, "activate")
+    try:
+        assert probe.wait_for(reason_since(probe, since, "inactive"), 5, publish=publish_frames(probe, LEFT))
+        probe.spin(0.5)
+        quiet_from = time.monotonic()
+        probe.wait_for(lambda: False, 1.0, publish=publish_frames(probe, LEFT))
+        assert not [t for t, _ in probe.certificates if t >= quiet_from]  # inactive: no decisions
+    finally:
+        assert h.change_state(probe, "activate")
     since = time.monotonic()
     assert probe.wait_for(certified_since(probe, since, "turn_left"), 10, publish=publish_frames(probe, LEFT))
 
@@ -216,6 +230,13 @@ def test_extent_checks_publish_the_interval_and_stop_a_frame_with_a_smaller_marg
     """Added at run time (a tightening), then dropped again: the configuration at configure had none."""
     probe, _, _ = ros
     assert h.set_parameters(probe, extent_checks="brightness: 0.33") == [(True, "")]
+    try:
+        check_extents(probe)
+    finally:
+        assert h.set_parameters(probe, extent_checks="") == [(True, "")]
+
+
+def check_extents(probe):
     since = time.monotonic()
     assert probe.wait_for(certified_since(probe, since, "move_forward"), 10, publish=publish_frames(probe, CLEAR)), \
         [({kv.key: kv.value for kv in s.values}["reason"], {kv.key: kv.value for kv in s.values}["detail"]) for t, s in probe.certificates if t >= since][-3:]
@@ -229,7 +250,8 @@ def test_extent_checks_publish_the_interval_and_stop_a_frame_with_a_smaller_marg
     stops = [{kv.key: kv.value for kv in s.values} for t, s in probe.certificates if t >= since]
     stop = [values for values in stops if values["reason"] == "extent_too_small"][0]
     assert stop["certified"] == "false" and json.loads(stop["extents"])["brightness"][1] < 0.33
-    assert any(m.twist.linear.x == 0.0 and m.twist.angular.z == 0.0 for t, m in probe.twists)
+    # every command published with such a stop is a zero twist (it carries the twist it went out with)
+    extent_stops = [values for values in stops if values["reason"] == "extent_too_small"]
+    assert all(float(v["linear_x"]) == 0.0 and float(v["angular_z"]) == 0.0 for v in extent_stops)
     [(ok, reason)] = h.set_parameters(probe, extent_checks="brightness: 2")
     assert not ok and "needs more than n_max 256 samples" in reason
-    assert h.set_parameters(probe, extent_checks="") == [(True, "")]

@@ -20,18 +20,12 @@ LEFT = scenes.render(scenes.Scene([scenes.Block("red", 0.15, 0.2)]))
 BORDER = scenes.render(scenes.Scene([scenes.Block("red", 0.31, 0.15)]))  # move_forward / turn_left split
 
 
-@pytest.fixture(scope="module")
-def probe():
-    h.use_domain(DOMAIN)
-    import rclpy
+@pytest.fixture(autouse=True)
+def instructed(probe):
+    """Every node of this module hears this instruction (latched: a node started later gets it too)."""
     from std_msgs.msg import String
 
-    rclpy.init()
-    probe = h.Probe()
     probe.instruction_pub.publish(String(data="go to the red block"))
-    yield probe
-    probe.destroy()
-    rclpy.shutdown()
 
 
 def frames(probe, frame=LEFT):

@@ -26,18 +26,6 @@ BORDER = blocks.render(blocks.Scene([blocks.Block("red", 0.31, 0.15)]))  # move_
 INSTRUCTION = "go to the red block"
 
 
-@pytest.fixture(scope="module")
-def probe():
-    h.use_domain(DOMAIN)
-    import rclpy
-
-    rclpy.init()
-    probe = h.Probe()
-    yield probe
-    probe.destroy()
-    rclpy.shutdown()
-
-
 @pytest.fixture
 def node(probe, tmp_path):
     """A fresh guard node (with the fault-injectable policy), streaming certified decisions on LEFT."""

@@ -22,23 +22,6 @@ PERIOD = 0.2
 LEFT = blocks.render(blocks.Scene([blocks.Block("red", 0.15, 0.2)]))
 
 
-@pytest.fixture(scope="module")
-def ros():
-    h.use_domain(DOMAIN)
-    import rclpy
-
-    rclpy.init()
-    yield rclpy
-    rclpy.shutdown()
-
-
-@pytest.fixture
-def probe(ros):
-    probe = h.Probe()
-    yield probe
-    probe.destroy()
-
-
 def frames(probe, frame=LEFT):
     return lambda: probe.image_pub.publish(h.image_msg(frame, probe.now()))
 
@@ -64,7 +47,7 @@ def render(tmp_path, robot):
     return str(out), re.search(r"config_hash (\w+)", out.read_text()).group(1)
 
 
-def test_a_namespaced_node_runs_its_rendered_fleet_configuration(ros, tmp_path):
+def test_a_namespaced_node_runs_its_rendered_fleet_configuration(probe, tmp_path):  # probe: rclpy is set up
     path, expected_hash = render(tmp_path, "carter_02")
     assert open(path).read().count("/**/rs_vla_guard:") == 1
     probe = h.Probe(namespace="/carter_02")
@@ -83,7 +66,7 @@ def test_a_namespaced_node_runs_its_rendered_fleet_configuration(ros, tmp_path):
         probe.destroy()
 
 
-def test_a_node_whose_parameters_break_the_rendered_limits_refuses_to_activate(ros, tmp_path):
+def test_a_node_whose_parameters_break_the_rendered_limits_refuses_to_activate(probe, tmp_path):
     path, _ = render(tmp_path, "carter_02")
     probe = h.Probe(namespace="/carter_02")
     process, log = start(tmp_path, params_file=path, extra=["-r", "__ns:=/carter_02", "-p", "max_linear_speed:=0.9"])
@@ -247,7 +230,8 @@ def test_the_sim_node_exits_without_tracebacks(tmp_path):
                            extra=["-p", "real_time_factor:=1.0"])
     time.sleep(8)  # it renders and publishes in the meantime
     process.send_signal(signal.SIGTERM)
-    assert process.wait(15) is not None
+    code = process.wait(15)  # raises TimeoutExpired (a failure) if it hangs on the signal
+    assert code == 0, (code, log.read_text()[-2000:])  # a clean exit, as launch expects of SIGTERM
     assert "Traceback" not in log.read_text(), log.read_text()[-2000:]
 
 

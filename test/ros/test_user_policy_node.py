@@ -21,18 +21,6 @@ LEFT = blocks.render(blocks.Scene([blocks.Block("red", 0.15, 0.25)]))
 USER_POLICIES = {"PYTHONPATH": os.path.join(TEST_DIR, "user_policies")}
 
 
-@pytest.fixture
-def probe():
-    h.use_domain(DOMAIN)
-    import rclpy
-
-    rclpy.init()
-    probe = h.Probe()
-    yield probe
-    probe.destroy()
-    rclpy.shutdown()
-
-
 def test_a_base_policy_of_the_users_own_certifies_drives_and_stops_when_joint_states_stop(probe, tmp_path):
     from sensor_msgs.msg import JointState
     from std_msgs.msg import String
