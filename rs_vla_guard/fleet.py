@@ -25,10 +25,9 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List
 
-import yaml
-
 from . import settings as P
-from .settings import LIMIT_KINDS
+from .settings.limits import rule_problems
+from .settings.yaml_files import YamlFileError, load_yaml_file
 
 
 class FleetError(ValueError):
@@ -36,13 +35,12 @@ class FleetError(ValueError):
 
 
 def load(path: str) -> Dict[str, Any]:
+    """The fleet file at ``path``, read by the bounded loader (size, aliases, duplicate keys, depth) and
+    checked for its layout; FleetError (one line) otherwise."""
     try:
-        with open(path) as handle:
-            document = yaml.safe_load(handle)
-    except OSError as error:
-        raise FleetError(f"cannot read fleet file {path}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise FleetError(f"fleet file {path} is not valid YAML: {error}") from error
+        document = load_yaml_file(path)
+    except YamlFileError as error:
+        raise FleetError(f"fleet file {error}") from None
     if not isinstance(document, dict):
         raise FleetError(f"fleet file {path} must be a mapping with limits, defaults and robots")
     unknown = set(document) - {"limits", "defaults", "robots"}
@@ -71,12 +69,7 @@ def robot_parameters(document: Dict[str, Any], robot: str) -> Dict[str, Any]:
 def check(document: Dict[str, Any]) -> Dict[str, List[str]]:
     """Every violation, by robot: schema problems and fleet-limit breaches. Empty lists mean all good."""
     limits = document.get("limits") or {}
-    structural = []
-    for name, rule in limits.items():
-        if name not in P.SCHEMA:
-            structural.append(f"limits.{name}: unknown parameter")
-        elif not isinstance(rule, dict) or not rule or set(rule) - set(LIMIT_KINDS):
-            structural.append(f"limits.{name}: must be a mapping of {', '.join(LIMIT_KINDS)}")
+    structural = [problem for name, rule in limits.items() for problem in rule_problems(name, rule)]
     if structural:
         raise FleetError("; ".join(structural))
     report = {}

@@ -17,7 +17,7 @@ import pytest
 from paths import ROOT
 
 PACKAGE = os.path.join(ROOT, "rs_vla_guard")
-LAYERS = [("text",), ("certification", "frames"), ("actions",), ("settings", "oracles", "tasks"), ("fleet", "sampling", "control"),
+LAYERS = [("text", "errors"), ("certification", "frames"), ("actions",), ("settings", "oracles", "tasks"), ("fleet", "sampling", "control"),
           ("policies",), ("guard",), ("attacks", "replay"), ("sim",), ("ros",), ("tools",), ("training",)]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 # Old import paths kept working as thin re-exports: they sit on top of everything.

@@ -29,11 +29,11 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..errors import PolicyError  # noqa: F401  (its home for the adapters: policies.base.PolicyError)
+
 MODES = ("score", "generate", "action")
 
 
-class PolicyError(RuntimeError):
-    """A policy could not be loaded or run; the message says why."""
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..control.inputs import joint_state_values
-from ..frames import InvalidImage, frame_from_image_msg, image_fields
+from ..frames import DEFAULT_MAX_PIXELS, frame_from_compressed, frame_from_image_msg, image_fields
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED_IMAGE = "sensor_msgs/msg/CompressedImage"
@@ -94,20 +94,13 @@ class BagReader:
         return self._reader.deserialize(data, msgtype)
 
 
-def decode_frame(msg, msgtype: str) -> np.ndarray:
-    """An Image (any encoding the node accepts) or CompressedImage (jpeg/png) -> HxWx3 uint8 RGB.
-    Raises InvalidImage, like the node."""
+def decode_frame(msg, msgtype: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """An Image (any encoding the node accepts) or CompressedImage (jpeg/png) -> HxWx3 uint8 RGB, refused
+    above ``max_pixels`` (a compressed image by the size its header declares, before decoding). Raises
+    InvalidImage, like the node."""
     if msgtype == IMAGE:
-        return frame_from_image_msg(msg)
-    import cv2
-
-    kind = str(msg.format).lower()
-    if not any(name in kind for name in ("jpeg", "jpg", "png")):
-        raise InvalidImage(f"unsupported compressed format {msg.format!r} (supported: jpeg, png)")
-    decoded = cv2.imdecode(np.frombuffer(np.asarray(msg.data, np.uint8), np.uint8), cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise InvalidImage(f"{msg.format} data could not be decoded")
-    return decoded[:, :, ::-1]
+        return frame_from_image_msg(msg, max_pixels)
+    return frame_from_compressed(msg.data, msg.format, max_pixels)
 
 
 def state_values(msg, msgtype: str, joints: Sequence[str]) -> Tuple[Optional[List[float]], str]:

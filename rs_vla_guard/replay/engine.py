@@ -119,7 +119,8 @@ class BagReplay:
                 for index, (connection, _, data) in enumerate(bag.raw([topic])):
                     if index in by_frame:
                         try:
-                            frame = B.decode_frame(bag.deserialize(data, connection.msgtype), connection.msgtype)
+                            frame = B.decode_frame(bag.deserialize(data, connection.msgtype), connection.msgtype,
+                                                      self.params["max_image_pixels"])
                         except InvalidImage as error:
                             frame = error
                         except Exception as error:  # a message that does not even deserialise

@@ -297,7 +297,7 @@ class GuardNode(DecisionThreadMixin, InputsMixin, DiagnosticsMixin, LifecycleMix
         inputs, frame = self._current_inputs(), None
         if inputs.frame is not None and not inputs.frame.problem and inputs.frame.time is not None:
             try:
-                frame = messages.frame_from_image_msg(msg)
+                frame = messages.frame_from_image_msg(msg, snapshot["max_image_pixels"])
             except messages.InvalidImage as error:
                 inputs = inputs.with_frame_problem(str(error))
                 with self._lock:  # holds of this frame see the problem too

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Dict, Iterator, List, Optional
 
 from .. import actions as _actions
-from .files import for_any_namespace, from_ros_yaml, node_key, to_ros_yaml
+from .files import for_any_namespace, from_ros_yaml, node_key, read_params_file, ros_parameters, to_ros_yaml
 from .limits import LIMIT_KINDS, limit_problems, parse_limits
 from .schema import NODE_NAME, PARAMETERS, SCHEMA, TIGHTEN_ONLY, ConfigError, Param, defaults
 from .validation import (certifiable_problems, decision_hypotheses, extent_smoothings, extent_thresholds,
@@ -22,7 +22,7 @@ from .validation import (certifiable_problems, decision_hypotheses, extent_smoot
 __all__ = ["ConfigError", "GuardSettings", "LIMIT_KINDS", "NODE_NAME", "PARAMETERS", "Param", "SCHEMA", "TIGHTEN_ONLY",
            "certifiable_problems", "config_hash", "decision_hypotheses", "defaults", "effective", "extent_smoothings",
            "extent_thresholds", "for_any_namespace", "from_ros_yaml", "limit_problems", "node_key", "parse",
-           "parse_limits", "runtime_change", "to_ros_yaml", "validate"]
+           "parse_limits", "read_params_file", "ros_parameters", "runtime_change", "to_ros_yaml", "validate"]
 
 
 class GuardSettings(Mapping):

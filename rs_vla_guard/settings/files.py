@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Optional
 
 from .schema import NODE_NAME, PARAMETERS, ConfigError
+from .yaml_files import YamlFileError, load_yaml_file, load_yaml_text
 
 
 def _yaml_value(value) -> str:
@@ -41,17 +42,27 @@ def to_ros_yaml(params: Dict[str, Any], *, header: str = "", node_name: str = NO
     return "\n".join(lines) + "\n"
 
 
-def from_ros_yaml(text: str, node_name: str = NODE_NAME) -> Dict[str, Any]:
+def from_ros_yaml(text: str, node_name: str = NODE_NAME, source: str = "parameter file") -> Dict[str, Any]:
     """The parameters of ``node_name`` (any of its spellings, or the ``/**`` wildcard) in a ROS 2 parameter
-    file."""
-    import yaml
+    file's text (read by the bounded loader: YamlFileError for a refused file)."""
+    return ros_parameters(load_yaml_text(text, source), node_name, source)
 
-    document = yaml.safe_load(text) or {}
+
+def read_params_file(path: str, node_name: str = NODE_NAME) -> Dict[str, Any]:
+    """The parameters of ``node_name`` in the ROS 2 parameter file at ``path`` (bounded loader)."""
+    return ros_parameters(load_yaml_file(path), node_name, path)
+
+
+def ros_parameters(document: Any, node_name: str = NODE_NAME, source: str = "parameter file") -> Dict[str, Any]:
+    """The ``ros__parameters`` of ``node_name`` in a loaded parameter file; ConfigError when it has none."""
+    document = document or {}
+    if not isinstance(document, dict):
+        raise ConfigError([f"{source}: not a ROS parameter file (a mapping of node names)"])
     for key in (node_key(node_name), node_name, f"/{node_name}", "/**"):
         section = document.get(key)
         if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict):
             return dict(section["ros__parameters"])
-    raise ConfigError([f"no '{node_key(node_name)}: ros__parameters:' section"])
+    raise ConfigError([f"{source}: no '{node_key(node_name)}: ros__parameters:' section"])
 
 
 def for_any_namespace(path: str, node_name: str = NODE_NAME, out_dir: Optional[str] = None) -> str:
@@ -63,10 +74,9 @@ def for_any_namespace(path: str, node_name: str = NODE_NAME, out_dir: Optional[s
     import yaml
 
     try:
-        with open(path) as handle:
-            document = yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError) as error:
-        raise ConfigError([f"cannot read parameter file {path}: {error}"]) from error
+        document = load_yaml_file(path)
+    except YamlFileError as error:
+        raise ConfigError([f"parameter file refused: {error}"]) from None
     if not isinstance(document, dict):
         raise ConfigError([f"{path} is not a ROS parameter file (a mapping of node names)"])
     keys = [k for k in document if k in (node_name, f"/{node_name}")]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Dict, List
 
-from .schema import SCHEMA
+from .schema import SCHEMA, value_problem
 
 LIMIT_KINDS = ("min", "max", "max_abs", "allowed", "equals")
 
@@ -18,15 +19,51 @@ def parse_limits(text: str) -> Dict[str, Dict[str, Any]]:
         raise ValueError(f"not valid JSON ({error})") from None
     if not isinstance(limits, dict):
         raise ValueError("must be a JSON object of parameter: {kind: bound}")
-    problems = []
-    for name, rule in limits.items():
-        if name not in SCHEMA:
-            problems.append(f"limits.{name}: unknown parameter")
-        elif not isinstance(rule, dict) or not rule or set(rule) - set(LIMIT_KINDS):
-            problems.append(f"limits.{name}: must be a mapping of {', '.join(LIMIT_KINDS)}")
+    problems = [problem for name, rule in limits.items() for problem in rule_problems(name, rule)]
     if problems:
         raise ValueError("; ".join(problems))
     return limits
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def rule_problems(name: str, rule: Any) -> List[str]:
+    """Why a fleet limit ``limits.<name>: rule`` cannot bind ([] when it can): an unknown parameter, a rule
+    that is not a mapping of the limit kinds, a bound that is not a finite number (min, max, max_abs >= 0,
+    on numeric parameters only), an ``allowed`` that is not a non-empty list of valid values of the
+    parameter, an ``equals`` that is not a valid value. A limit that does not bind would let every robot
+    through, so it is refused instead."""
+    where = f"limits.{name}"
+    if name not in SCHEMA:
+        return [f"{where}: unknown parameter"]
+    if not isinstance(rule, dict) or not rule or set(rule) - set(LIMIT_KINDS):
+        return [f"{where}: must be a mapping of {', '.join(LIMIT_KINDS)}"]
+    param, problems = SCHEMA[name], []
+    numeric = param.kind in (int, float) or (param.kind is list and not isinstance(param.default[0], str))
+    for kind in ("min", "max", "max_abs"):
+        if kind not in rule:
+            continue
+        bound = rule[kind]
+        if not numeric:
+            problems.append(f"{where}.{kind}: {name} is not a number; use allowed or equals")
+        elif not _is_number(bound):
+            problems.append(f"{where}.{kind}: must be a finite number, got {bound!r}")
+        elif kind == "max_abs" and bound < 0:
+            problems.append(f"{where}.max_abs: must be >= 0, got {bound!r}")
+    if "allowed" in rule:
+        allowed = rule["allowed"]
+        if not isinstance(allowed, list) or not allowed:
+            problems.append(f"{where}.allowed: must be a non-empty list of values, got {allowed!r}")
+        else:
+            bad = [value_problem(param, value) for value in allowed]
+            problems += [f"{where}.allowed: {problem}" for problem in bad if problem]
+    if "equals" in rule:
+        problem = value_problem(param, rule["equals"])
+        if problem:
+            problems.append(f"{where}.equals: {problem}")
+    return problems
 
 
 def limit_problems(params: Dict[str, Any], limits: Dict[str, Dict[str, Any]]) -> List[str]:

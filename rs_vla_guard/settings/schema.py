@@ -5,6 +5,7 @@ The node declares its ROS parameters from it, the command line generates its fla
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -177,6 +178,9 @@ PARAMETERS: List[Param] = [
     Param("max_instruction_chars", 500, "longest instruction accepted; longer ones stop with invalid_instruction "
           "(a language command is a sentence, and a long one costs every decision time and memory)", low=1,
           high=100_000),
+    Param("max_image_pixels", 16_777_216, "largest camera frame accepted, in pixels (width x height; default "
+          "4096 x 4096, which covers 4K cameras); a larger one, or a compressed image whose header declares one, is "
+          "refused before decoding with invalid_image", low=1, high=1_000_000_000),
     Param("max_new_tokens", 8, "generate mode: most new tokens per noisy sample", low=1, high=512,
           read_only=True),
     Param("probe_instructions", ["move forward", "turn left", "turn right", "stop"],
@@ -209,3 +213,42 @@ def defaults() -> Dict[str, Any]:
 
 def _copy(value):
     return list(value) if isinstance(value, list) else value
+
+
+def value_problem(param: Param, value: Any) -> Optional[str]:
+    """Why ``value`` is not a valid value of ``param`` on its own (type, finiteness, range, choices), or None."""
+    kind = param.kind
+    if kind is bool:
+        if not isinstance(value, bool):
+            return f"{param.name}: expected true/false, got {value!r}"
+        return None
+    if kind in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{param.name}: expected a number, got {value!r}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"{param.name}: must be finite, got {value!r}"
+        if kind is int and float(value) != int(value):
+            return f"{param.name}: expected an integer, got {value!r}"
+        low, high = param.low, param.high
+        if low is not None and (value < low or (param.low_open and value == low)):
+            return f"{param.name}: must be {'>' if param.low_open else '>='} {low}, got {value}"
+        if high is not None and (value > high or (param.high_open and value == high)):
+            return f"{param.name}: must be {'<' if param.high_open else '<='} {high}, got {value}"
+        return None
+    if kind is str:
+        if param.allow_empty and value == "":
+            return None
+        if not isinstance(value, str) or not value:
+            return f"{param.name}: expected a non-empty string, got {value!r}"
+        if param.choices and value not in param.choices:
+            return f"{param.name}: must be one of {', '.join(param.choices)}, got {value!r}"
+        return None
+    if kind is list:
+        if not isinstance(value, (list, tuple)) or not value:
+            return f"{param.name}: expected a non-empty list, got {value!r}"
+        if isinstance(param.default[0], str):
+            if not all(isinstance(v, str) and v.strip() for v in value):
+                return f"{param.name}: expected non-empty strings, got {list(value)}"
+        elif not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+            return f"{param.name}: values must be finite numbers, got {list(value)}"
+    return None

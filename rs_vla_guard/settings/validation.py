@@ -3,52 +3,13 @@ parameters (actions, envelopes, extents), and whether the threshold can be certi
 as the guard splits it over a decision's tests (:func:`decision_hypotheses`)."""
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Dict, List, Optional, Sequence
 
 from .. import actions as _actions
 from .. import certification as _certification
 from .limits import limit_problems, parse_limits
-from .schema import SCHEMA, Param, defaults
-
-
-def _check_one(param: Param, value: Any) -> Optional[str]:
-    kind = param.kind
-    if kind is bool:
-        if not isinstance(value, bool):
-            return f"{param.name}: expected true/false, got {value!r}"
-        return None
-    if kind in (int, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return f"{param.name}: expected a number, got {value!r}"
-        if isinstance(value, float) and not math.isfinite(value):
-            return f"{param.name}: must be finite, got {value!r}"
-        if kind is int and float(value) != int(value):
-            return f"{param.name}: expected an integer, got {value!r}"
-        low, high = param.low, param.high
-        if low is not None and (value < low or (param.low_open and value == low)):
-            return f"{param.name}: must be {'>' if param.low_open else '>='} {low}, got {value}"
-        if high is not None and (value > high or (param.high_open and value == high)):
-            return f"{param.name}: must be {'<' if param.high_open else '<='} {high}, got {value}"
-        return None
-    if kind is str:
-        if param.allow_empty and value == "":
-            return None
-        if not isinstance(value, str) or not value:
-            return f"{param.name}: expected a non-empty string, got {value!r}"
-        if param.choices and value not in param.choices:
-            return f"{param.name}: must be one of {', '.join(param.choices)}, got {value!r}"
-        return None
-    if kind is list:
-        if not isinstance(value, (list, tuple)) or not value:
-            return f"{param.name}: expected a non-empty list, got {value!r}"
-        if isinstance(param.default[0], str):
-            if not all(isinstance(v, str) and v.strip() for v in value):
-                return f"{param.name}: expected non-empty strings, got {list(value)}"
-        elif not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
-            return f"{param.name}: values must be finite numbers, got {list(value)}"
-    return None
+from .schema import SCHEMA, defaults, value_problem
 
 
 def validate(params: Dict[str, Any]) -> List[str]:
@@ -58,7 +19,7 @@ def validate(params: Dict[str, Any]) -> List[str]:
         if name not in SCHEMA:
             problems.append(f"{name}: unknown parameter")
             continue
-        problem = _check_one(SCHEMA[name], value)
+        problem = value_problem(SCHEMA[name], value)
         if problem:
             problems.append(problem)
     broken = {p.split(":", 1)[0] for p in problems}
@@ -72,6 +33,10 @@ def validate(params: Dict[str, Any]) -> List[str]:
     envelope = {"continuous_command", "certify_target", "envelope_limits"}
     if not broken & envelope:
         problems += _envelope_problems(*(params.get(name, SCHEMA[name].default) for name in sorted(envelope)))
+    names = {"envelope_limits", "action_dimensions", "policy"}
+    if not broken & names and not any(p.startswith("envelope_limits") for p in problems) and \
+            "continuous_command" not in broken and "certify_target" not in broken:
+        problems += _envelope_names(*(params.get(name, SCHEMA[name].default) for name in sorted(names)))
     extents = {"extent_checks", "extent_smoothing", "extent_blur_smoothing", "certify_target", "alpha", "n_max"}
     extent_broken = bool(broken & extents) or any(p.startswith(("extent_checks", "extent_smoothing")) for p in problems)
     if not extent_broken:
@@ -167,6 +132,21 @@ def _envelope_problems(certify_target: str, continuous_command: str, envelope_li
         problems.append(f"envelope_limits: certify_target {certify_target} needs at least one limit, e.g. "
                         f"'angular_z: 0.3'")
     return problems
+
+
+def _envelope_names(action_dimensions: Sequence[str], envelope_limits: str, policy: str) -> List[str]:
+    """Envelope limits must name action dimensions. The built-in policies' dimensions are
+    ``action_dimensions``; a model directory or a user's policy names its own, which the guard checks when it
+    loads it (and the node checks again for every runtime change)."""
+    try:
+        limits = _actions.parse_envelope_limits(envelope_limits)
+    except ValueError as error:
+        return [f"envelope_limits: {error}"]
+    if not str(policy).startswith("builtin"):
+        return []
+    unknown = [name for name in limits if name not in action_dimensions]
+    return [f"envelope_limits: {', '.join(unknown)} not among the action dimensions {list(action_dimensions)}"] \
+        if unknown else []
 
 
 def decision_hypotheses(params: Dict[str, Any], *, dimensions: Optional[int] = None,

@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     from ..fleet import FleetError
     from ..settings import ConfigError
-    from ..policies.base import PolicyError
+    from ..errors import PolicyError  # torch-free: fleet and plan commands never load torch
 
     args = build_parser().parse_args(argv)
     try:

@@ -11,12 +11,14 @@ class UsageError(Exception):
 
 
 def params_file(path: str) -> Dict[str, object]:
-    """The guard parameters of a ROS parameter file (``rs_vla_guard: ros__parameters: ...``)."""
+    """The guard parameters of a ROS parameter file (``rs_vla_guard: ros__parameters: ...``), read by the
+    bounded loader (size, aliases, duplicate keys, depth: one-line errors naming the file)."""
+    from ..settings.yaml_files import YamlFileError
+
     try:
-        with open(path) as handle:
-            return P.from_ros_yaml(handle.read())
-    except OSError as error:
-        raise UsageError(f"cannot read parameter file {path}: {error.strerror}") from error
+        return P.read_params_file(path)
+    except YamlFileError as error:
+        raise UsageError(f"parameter file {error}") from None
 
 
 def fleet_robot(path: str, robot: str) -> Dict[str, object]:
