@@ -259,7 +259,35 @@ def replay(paths: Sequence[str], overrides: Dict[str, Any], options: ReplayOptio
             "wall_s": round(time.perf_counter() - started, 3), "decisions": records}
 
 
+def check_ray_address(address: str) -> None:
+    """ValueError (one line, saying what to do) unless ``address`` is ``local`` or a Ray cluster that answers:
+    ``host:port`` (the cluster's GCS, reachable from here) or ``ray://host:port`` (Ray Client, needs the
+    ``ray[client]`` install). Checked before ``ray.init``, which would otherwise wait a minute and more on a
+    wrong address."""
+    import socket
+
+    if address in ("local", "auto"):
+        return
+    client = address.startswith("ray://")
+    host, separator, port = address.removeprefix("ray://").rpartition(":")
+    if not separator or not host or not port.isdigit():
+        raise ValueError(f"--ray {address!r}: give 'local', a cluster's host:port (its GCS, e.g. 10.0.0.5:6379) or "
+                         f"ray://host:port (Ray Client)")
+    if client:
+        import importlib.util
+
+        if importlib.util.find_spec("grpc") is None:
+            raise ValueError(f"--ray {address}: a ray:// address is Ray Client, which needs pip install "
+                             f"'ray[client]==2.60.0'; or give the cluster's host:port from a machine of the cluster")
+    try:
+        socket.create_connection((host, int(port)), timeout=3.0).close()
+    except OSError as error:
+        raise ValueError(f"--ray {address}: no Ray cluster answers at {host}:{port} "
+                         f"({error.strerror or type(error).__name__}); is the head node up and the port open?") from None
+
+
 def _ray_replay(jobs: List[Job], overrides, options: ReplayOptions, address: str, workers: int, advance):
+    check_ray_address(address)
     import ray
 
     if not ray.is_initialized():

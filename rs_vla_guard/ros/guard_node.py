@@ -33,11 +33,12 @@ from __future__ import annotations
 
 import gc
 import signal
+import sys
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, replace
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -57,13 +58,12 @@ from ..guard import Decision, Guard, stop_decision
 from ..oracles import BinningOracle
 from ..text import printable
 from . import messages, qos
-from .executors import spin_until_shutdown
+from .node_process import refused_parameter_files, run  # noqa: F401  (run: also this module's)
 from .node_decisions import DecisionThreadMixin
 from .node_diagnostics import DiagnosticsMixin
 from .node_inputs import InputsMixin
 from .node_lifecycle import LifecycleMixin, descriptor
 
-AUTOSTART_JOIN_TIMEOUT_S = 30.0  # how long an exit waits for a model load still running
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,12 @@ class GuardNode(DecisionThreadMixin, InputsMixin, DiagnosticsMixin, LifecycleMix
                                                     clock=Clock(clock_type=ClockType.STEADY_TIME))
         if self._config_problems:
             self.get_logger().error("invalid parameters: " + printable("; ".join(self._config_problems), 2000))
+
+    def refuse_configuration(self, problems: List[str]) -> None:
+        """Problems found before the node existed (a refused parameter file): logged, in /diagnostics, and
+        configure fails until the node is restarted with a good file."""
+        self._config_problems += problems
+        self.get_logger().error("invalid parameters: " + printable("; ".join(problems), 2000))
 
     @property
     def params(self) -> Dict[str, Any]:
@@ -445,37 +451,17 @@ class GuardNode(DecisionThreadMixin, InputsMixin, DiagnosticsMixin, LifecycleMix
 
 
 
-def run(node: GuardNode) -> None:
-    """Spin ``node`` (decisions run on its own thread), self-activating unless ``autostart`` is false; on
-    shutdown an active node publishes a last stop while the ROS context is still valid."""
-    autostart = None
-    if node.params["autostart"]:
-        # On its own thread: parameter and lifecycle services answer while the model loads.
-        autostart = threading.Thread(target=node.autostart, name="rs_vla_guard_autostart", daemon=True)
-        autostart.start()
-
-    def final_stop() -> None:
-        try:
-            with node._publish_lock:
-                if node._active:
-                    node._publish_stop(A.INACTIVE, "node shutting down", final=True)
-        except Exception as error:  # the context may already be gone; nothing else to do
-            node.get_logger().warning(f"could not publish the final stop: {error}")
-
-    spin_until_shutdown(node, on_exit=final_stop)
-    if autostart is not None:
-        # A signal during the model load: let the load finish (bounded) before the interpreter exits, since
-        # finalising while native code runs on that thread aborts the process ("terminate called ...").
-        autostart.join(AUTOSTART_JOIN_TIMEOUT_S)
-
-
 def main(args=None, node_factory=GuardNode) -> None:
     """Entry point of ``guard_node``; ``node_factory`` builds the node once ROS is initialised."""
+    args, refused = refused_parameter_files(list(sys.argv if args is None else args))
     # Own signal handling: SIGINT/SIGTERM raise KeyboardInterrupt in the spinning thread, so the final
     # stop is published while the ROS context is still valid.
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    run(node_factory())
+    node = node_factory()
+    if refused:
+        node.refuse_configuration(refused)
+    run(node)
 
 
 if __name__ == "__main__":

@@ -153,3 +153,35 @@ def test_gate_forwards_only_a_fresh_agreeing_command_capped():
     assert gate(["turn_left"], None, params, NOW, label_of)[0].reason == A.NO_COMMAND
     stop, _ = gate(["move_forward", "turn_left"], (0.3, 0.0, NOW), params, NOW, label_of)
     assert stop is None  # a certified set: either member passes
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.extra.numpy import arrays  # noqa: E402
+
+from rs_vla_guard.control.inputs import state_problem  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+@settings(max_examples=400, deadline=None)
+@given(values=st.one_of(
+    arrays(np.float64, st.integers(0, 6), elements=st.floats(allow_nan=True, allow_infinity=True)),
+    arrays(np.float32, st.integers(0, 6), elements=st.floats(width=32, allow_nan=True, allow_infinity=True)),
+    st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**6, 10**6), st.text(max_size=3),
+                       st.none()), max_size=6)),
+       state_dim=st.integers(1, 4))
+def test_a_state_is_usable_exactly_when_it_has_the_right_number_of_finite_values(values, state_dim):
+    """Any array or list: '' (usable) iff it has state_dim values, every one a finite number; otherwise a
+    printable detail in plain floats (no numpy reprs), and the rules stop with invalid_state."""
+    problem = state_problem(values, state_dim)
+    try:
+        numbers = [float(v) for v in values]
+    except (TypeError, ValueError):
+        numbers = None
+    usable = numbers is not None and len(numbers) == state_dim and all(math.isfinite(v) for v in numbers)
+    assert (problem == "") == usable, (list(values), problem)
+    assert "np." not in problem and "array(" not in problem and problem.isprintable()
+    inputs = fine(state=StateInput(tuple(values), NOW - 0.1), state_dim=state_dim)
+    stop = input_stop(inputs, PARAMS, NOW)
+    assert (stop is None) == usable and (usable or stop.reason == A.INVALID_STATE)

@@ -8,6 +8,7 @@ make it raise, hang or return garbage on request).
 import json
 import math
 import os
+import signal
 import time
 
 import pytest
@@ -206,3 +207,45 @@ def test_7_a_command_goes_out_every_control_period(probe, node, fault_mode):
     assert max(gaps) <= 1.5 * PERIOD, f"longest gap {max(gaps):.3f} s = {max(gaps) / PERIOD:.2f} periods"
     assert_only_stops_or_fresh_certificates(probe.statuses_since(since))
     assert process.poll() is None and math.isfinite(max(gaps))
+
+
+def test_a_signal_while_the_model_loads_ends_the_node_within_launchs_escalation(probe, tmp_path):
+    """launch sends SIGINT, then SIGTERM after 5 s: the node is gone before that, cleanly, without a traceback,
+    though its model load (made slow here: 60 s) is still running."""
+    log = tmp_path / "load.log"
+    process = h.start_node(DOMAIN, script=os.path.join(TEST_DIR, "fault_guard_node.py"), log_path=str(log),
+                           env={"FAULT_CONFIGURE_SLEEP_S": "60"})
+    try:
+        # up and loading: its state topic says so (the services answer while the model loads)
+        assert probe.wait_for(lambda: any(m.status[0].values for _, m in probe.diagnostics), 60), log.read_text()
+        sent = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        code = process.wait(10)
+        assert time.monotonic() - sent < 5.0, time.monotonic() - sent
+        assert code == 0 and "Traceback" not in log.read_text(), log.read_text()[-2000:]
+        assert "shut down while the model was loading" in log.read_text()
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_a_hostile_parameter_file_is_refused_and_the_node_stays_up_unconfigured(probe, tmp_path):
+    """An alias bomb as the node's --params-file never reaches rcl's parser: the node starts without it,
+    says why in its log and /diagnostics (ERROR), never configures, and keeps answering."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("/**/rs_vla_guard:\n  ros__parameters:\n    sigma: &s 0.25\n    alpha: *s\n")
+    log = tmp_path / "bomb.log"
+    process = h.start_node(DOMAIN, str(bomb), log_path=str(log))
+    try:
+        errors = lambda: [m.status[0] for _, m in probe.diagnostics if m.status[0].level == DiagnosticStatus.ERROR]  # noqa: E731
+        assert probe.wait_for(errors, 60), log.read_text()[-2000:]
+        problems = {kv.key: kv.value for kv in errors()[-1].values}["config_problems"]
+        assert "parameter file refused" in problems and "anchors and aliases are not allowed" in problems
+        assert "parameter file refused" in log.read_text()
+        assert h.request_transition(probe, "configure") is False
+        probe.wait_for(lambda: False, 1.0, publish=frames(probe))
+        assert not probe.certificates and process.poll() is None
+    finally:
+        h.stop_node(process)
