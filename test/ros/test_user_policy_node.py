@@ -53,7 +53,9 @@ def test_a_base_policy_of_the_users_own_certifies_drives_and_stops_when_joint_st
         since = time.monotonic()
         assert probe.wait_for(lambda: "stale_state" in probe.reasons_since(since), 10, publish=publish)
         first = next(t for t, _, v in probe.statuses_since(since) if v["reason"] == "stale_state")
-        assert first - since <= 0.5 + 0.5  # state_timeout_s, then at most a few control periods
+        # state_timeout_s, then a few control periods (generous for a busy CPU: the exact rule is the control
+        # core's, tested with a fake clock)
+        assert first - since <= 0.5 + 3.0
         probe.wait_for(lambda: False, 2.0, publish=publish)
         timeline = [(round(t - since, 2), v["reason"]) for t, _, v in probe.statuses_since(since)]
         assert first - since >= 0.5 - 0.2, timeline  # not before the state is actually stale
@@ -133,6 +135,33 @@ def test_a_continuous_policy_publishes_its_certified_envelopes_and_stops_when_a_
         later = [v for t, _, v in probe.statuses_since(since + 0.5)]
         assert later and all(v["reason"] == "envelope_too_wide" and v["linear_x"] == v["angular_z"] == "0"
                              for v in later), [v["reason"] for v in later]
+        assert process.poll() is None
+    finally:
+        h.stop_node(process)
+
+
+def test_a_runtime_change_the_policy_cannot_run_is_refused_and_the_node_keeps_certifying(probe, tmp_path):
+    """An envelope limit on a dimension the policy does not have: valid on its own, impossible for this policy.
+    The parameter service refuses it with the reason; the node never stops deciding with its old settings."""
+    from std_msgs.msg import String
+
+    log = tmp_path / "node.log"
+    process = h.start_node(DOMAIN, h.write_params(tmp_path / "seeker.yaml", {
+        "policy": "python:guard_test_policies:red_seeker", "continuous_command": "median"}), log_path=str(log),
+        env=USER_POLICIES)
+    publish = lambda: probe.image_pub.publish(h.image_msg(LEFT, probe.now()))  # noqa: E731
+    try:
+        probe.instruction_pub.publish(String(data="go to the red block"))
+        assert probe.wait_for(lambda: "certified" in probe.reasons_since(0), 120, publish=publish), \
+            log.read_text()[-3000:]
+        [(accepted, reason)] = h.set_parameters(probe, envelope_limits="angular_zz: 0.3")
+        assert not accepted and "angular_zz" in reason and "action dimensions" in reason, reason
+        [(accepted, _)] = h.set_parameters(probe, envelope_limits="angular_z: 5.0")  # one it has: accepted
+        assert accepted
+        since = time.monotonic()
+        probe.wait_for(lambda: False, 2.0, publish=publish)
+        reasons = probe.reasons_since(since)
+        assert reasons and "policy_error" not in reasons and "certified" in reasons, reasons
         assert process.poll() is None
     finally:
         h.stop_node(process)
