@@ -1,10 +1,12 @@
 """What the policy's forwards compute in on a CPU without native bfloat16 (``dtype: auto``): int8 dynamic
-quantization of its Linear layers when, on this machine, it agrees with float32 on at least
-:data:`AGREEMENT` of the labels of noisy probe frames and is at least :data:`SPEEDUP` times faster; float32
-otherwise. bfloat16 autocast (CPUs that compute it natively, CUDA) and explicit dtypes are left as loaded.
+quantization of its Linear layers when it agrees with float32 on at least :data:`AGREEMENT` of the labels of
+noisy probe frames (seeded: the same verdict on every run); float32 otherwise. bfloat16 autocast (CPUs that
+compute it natively, CUDA) and explicit dtypes are left as loaded.
 
-The check runs once per model, batch size and thread count in a process (guards built again reuse its
-verdict): at configure, never in a decision.
+The verdict depends on the labels only, never on timing: a guard on a busy machine must decide as the same
+guard on an idle one (a replay must reproduce the robot's decisions). The speed-up is measured and reported
+beside it (``speedup``; ``bench`` reports ``dtype_speedup``); where int8 is not faster, set ``dtype:
+float32``. The check runs once per model, batch size and mode in a process, at configure, never in a decision.
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ from ..policies.base import PolicyError
 from ..sampling import make_generator
 
 AGREEMENT = 0.995  # labels of noisy probe frames int8 must share with float32
-SPEEDUP = 1.05  # and how much faster it must be, measured on the configured batch
 NOISY_BATCHES = 2  # noisy batches per probe instruction for the agreement
 TIMED_RUNS = 3  # interleaved timings of each precision, best kept
 
@@ -29,6 +30,8 @@ def choose_precision(guard) -> Dict[str, Any]:
     """Apply the precision rule to ``guard``'s policy; returns the report ``{precision, why, ...}``."""
     p, policy = guard.params, guard.policy
     loaded = str(getattr(policy, "autocast_dtype", None) or "float32").replace("torch.", "")
+    if getattr(policy, "precision", "") == "int8":  # another guard over the same policy quantized it
+        return {"precision": "int8", "why": "the policy's Linear layers are int8 already (an earlier guard's choice)"}
     if p["dtype"] == "int8":
         if policy.device.type != "cpu" or not policy.quantized_modules:
             raise PolicyError(f"dtype int8 quantizes a CPU policy's Linear layers; {policy.model_id} on "
@@ -44,7 +47,7 @@ def choose_precision(guard) -> Dict[str, Any]:
         return {"precision": "float32", "why": "dtype auto on a CPU without native bfloat16; int8 not tried ("
                 + ("the policy declares no quantizable modules)" if not policy.quantized_modules
                    else "torch_compile is on)")}
-    key = (policy.model_id, guard.batch_size, torch.get_num_threads(), guard.mode)
+    key = (policy.model_id, guard.batch_size, guard.mode)
     verdict = _VERDICTS.get(key)
     if verdict is None:
         verdict = _VERDICTS[key] = _measure(guard)
@@ -86,11 +89,11 @@ def _measure(guard) -> Dict[str, Any]:
         undo = guard.policy.quantize_int8()
     agreement = float((reference == quantized).float().mean())
     speedup = min(float_s) / min(int8_s)
-    keep = agreement >= AGREEMENT and speedup >= SPEEDUP
+    keep = agreement >= AGREEMENT
     if not keep:
         undo()
-    figures = f"label agreement with float32 {agreement:.4f} (>= {AGREEMENT} needed), speed-up {speedup:.2f}x " \
-              f"(>= {SPEEDUP} needed) on {len(reference)} noisy probe labels"
+    figures = f"label agreement with float32 {agreement:.4f} (>= {AGREEMENT} needed) on {len(reference)} noisy " \
+              f"probe labels; speed-up measured {speedup:.2f}x"
     return {"precision": "int8" if keep else "float32", "label_agreement": round(agreement, 4),
             "speedup": round(speedup, 3),
             "why": f"dtype auto on a CPU without native bfloat16: int8 {'kept' if keep else 'refused'}: {figures}"}
