@@ -56,7 +56,7 @@ PARAMETERS: List[Param] = [
     Param("dtype", "auto", "weights and autocast: auto (CUDA: bfloat16 weights and autocast, float16 where "
           "bfloat16 is unsupported; a CPU that computes bfloat16 natively: float32 weights under bfloat16 autocast; "
           "other CPUs: the Linear layers quantized to int8 when, at configure, that keeps >= 99.5% of float32's "
-          "labels on noisy probe frames and is faster, else float32), float32 (full precision everywhere), int8 "
+          "labels on noisy probe frames, else float32; set float32 where int8 is not faster), float32 (full precision everywhere), int8 "
           "(CPU, unchecked) or explicit; bench reports the choice, the speed-up and the labels' agreement with float32",
           choices=("auto", "float32", "bfloat16", "float16", "int8"), read_only=True),
     Param("trust_remote_code", False, "allow a model directory's own Python code (off: only transformers' code)",
