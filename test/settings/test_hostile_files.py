@@ -142,3 +142,13 @@ def test_the_loader_reads_ordinary_files_and_names_the_place_of_a_problem(tmp_pa
     with pytest.raises(YamlFileError, match="cannot read"):
         load_yaml_file(str(tmp_path / "missing.yaml"))
     assert os.path.getsize(good) < MAX_BYTES
+
+
+def test_fleet_commands_never_import_torch(tmp_path):
+    """A fleet check is a configuration check: it once took 3.5 s and 330 MB because the CLI imported torch."""
+    path = tmp_path / "fleet.yaml"
+    path.write_text(fleet())
+    probe = ("import sys\nfrom rs_vla_guard.tools.cli import main\ncode = main(['fleet', 'check', sys.argv[1]])\n"
+             "print(code, 'torch' in sys.modules, 'transformers' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, str(path)], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "0 False False", done.stdout + done.stderr
