@@ -3,7 +3,6 @@ is invalid_image and the replay's memory stays where it is without it."""
 import json
 import os
 import struct
-import subprocess
 import sys
 import zlib
 
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from paths import ROOT
+from peak_memory import run_measured
 from rs_vla_guard.frames import InvalidImage, compressed_size, frame_from_compressed
 from rs_vla_guard.replay.bags import COMPRESSED_IMAGE, BagWriter
 from rs_vla_guard.replay.timeline import NS
@@ -61,27 +61,18 @@ def test_headers_say_the_size_before_any_decoding():
     assert small.shape == (30, 40, 3)
 
 
-REPLAY = """
-import json, resource, sys
-from rs_vla_guard.tools.cli import main
-code = main(sys.argv[1:])
-print(json.dumps({"code": code, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
-
-
 @pytest.mark.model
 def test_a_png_declaring_16000x16000_is_invalid_image_and_costs_no_memory(tmp_path):
     runs = {}
     for bomb in (False, True):
         bag = write_bag(tmp_path / f"bag_{bomb}", bomb)
         report = tmp_path / f"report_{bomb}"
-        done = subprocess.run([sys.executable, "-c", REPLAY, "replay", bag, "--image-topic", "/camera/image/compressed",
-                               "--instruction-topic", "/instruction", "--report", str(report), "--json"],
-                              capture_output=True, text=True, cwd=ROOT, timeout=600,
-                              env={**os.environ, "RS_VLA_GUARD_NO_PROGRESS": "1"})
-        last = json.loads(done.stdout.strip().splitlines()[-1])
-        assert last["code"] == 0, done.stderr[-2000:]
-        runs[bomb] = (last["peak_mb"], json.load(open(report / "report.json")))
+        run = run_measured([sys.executable, "-m", "rs_vla_guard", "replay", bag, "--image-topic",
+                            "/camera/image/compressed", "--instruction-topic", "/instruction", "--report", str(report),
+                            "--json"], tmp_path, timeout_s=600, cwd=ROOT,
+                           env={**os.environ, "RS_VLA_GUARD_NO_PROGRESS": "1"})
+        assert run.code == 0, run.stderr[-2000:]
+        runs[bomb] = (run.peak_kb / 1024, json.load(open(report / "report.json")))
     reasons = [d["reason"] for d in runs[True][1]["decisions"]]
     assert reasons[2] == "invalid_image" and reasons.count("invalid_image") == 1, reasons
     assert runs[True][0] - runs[False][0] < 200, runs  # MB; decoding it would take 768 MB

@@ -4,12 +4,12 @@ import math
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from commands import run_main
 from paths import ROOT
+from peak_memory import run_measured
 from rs_vla_guard.settings.yaml_files import MAX_BYTES, YamlFileError, load_yaml_file, load_yaml_text
 
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
@@ -50,39 +50,17 @@ def hostile_files(tmp_path):
     return files
 
 
-def run_measured(args, folder):
-    """(exit code, stderr, seconds, peak resident kB) of one command run as its own process; the peak is
-    that child's own (os.wait4), not the largest of every child this test session ever started."""
-    out, err = open(folder / "out.txt", "w"), open(folder / "err.txt", "w")
-    started = time.monotonic()
-    process = subprocess.Popen(args, stdout=out, stderr=err, cwd=ROOT)
-    deadline = started + 60
-    while True:
-        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            process.kill()
-            pid, status, usage = os.wait4(process.pid, 0)
-            break
-        time.sleep(0.05)
-    took = time.monotonic() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    out.close(), err.close()
-    return process.returncode, (folder / "err.txt").read_text(), took, usage.ru_maxrss
-
-
 @pytest.mark.parametrize("command", ["check", "render"])
 def test_fleet_commands_refuse_hostile_files_in_one_line_quickly_and_in_bounded_memory(tmp_path, command):
     for name, (path, says) in hostile_files(tmp_path).items():
         args = [sys.executable, "-m", "rs_vla_guard", "fleet", command, str(path)] + (
             ["--robot", "bot"] if command == "render" else [])
-        code, stderr, took, peak_kb = run_measured(args, tmp_path)
-        lines = stderr.strip().splitlines()
-        assert code != 0 and len(lines) == 1, (name, stderr[-500:])
+        run = run_measured(args, tmp_path, cwd=ROOT)
+        lines = run.stderr.strip().splitlines()
+        assert run.code != 0 and len(lines) == 1, (name, run.stderr[-500:])
         assert says in lines[0] and str(path) in lines[0], (name, lines[0])
-        assert took < 15, (name, took)  # a bound, not a speed goal: the bomb once ran for minutes
-        assert peak_kb < 1_000_000, (name, peak_kb)  # the alias bomb once grew past 3 GB
+        assert run.seconds < 15, (name, run.seconds)  # a bound, not a speed goal: the bomb once ran for minutes
+        assert run.peak_kb < 1_000_000, (name, run.peak_kb)  # the alias bomb once grew past 3 GB
 
 
 def test_replay_and_budget_refuse_a_hostile_parameter_file(tmp_path):
