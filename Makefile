@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv train-builtin train-builtin-pi0 train-builtin-tokens train-builtin-clip clean-venv
+.PHONY: demo test test-fast venv train-builtin train-builtin-pi0 train-builtin-tokens train-builtin-clip train-builtin-arm clean-venv
 
 venv: $(STAMP)
 
@@ -44,6 +44,10 @@ train-builtin-tokens: $(STAMP)
 # One run (~10 min on 2 cores): the tiny CLIP, contrastive on the block task and its lighting prompts.
 train-builtin-clip: $(STAMP)
 	$(PY) -m rs_vla_guard.training.builtin_clip
+
+# One run (~15 min on 2 cores): the arm's chunked pi0 on MuJoCo arm-world views (rendered once, ~5 min).
+train-builtin-arm: $(STAMP)
+	MUJOCO_GL=egl $(PY) -m rs_vla_guard.training.builtin_arm --steps 6000 --views 8000 --binding-views 2000
 
 clean-venv:
 	rm -rf $(VENV)

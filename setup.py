@@ -43,6 +43,7 @@ setup(
             "ros-jazzy-diagnostic-msgs",
             "ros-jazzy-lifecycle-msgs",
             "ros-jazzy-nav-msgs",  # simulation: ground-truth odometry
+            "ros-jazzy-trajectory-msgs",  # arms: JointTrajectory for ros2_control
         ],
         "test": ["pytest", "pytest-timeout", "hypothesis"],
         "bench": ["matplotlib"],
@@ -65,6 +66,7 @@ setup(
             "rs-vla-guard = rs_vla_guard.tools.cli:main",
             "guard_node = rs_vla_guard.ros.guard_node:main",
             "sim_node = rs_vla_guard.ros.sim_node:main",
+            "arm_sim_node = rs_vla_guard.ros.arm_sim_node:main",
             "attack_node = rs_vla_guard.ros.attack_node:main",
         ],
     },

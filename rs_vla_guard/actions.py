@@ -26,6 +26,8 @@ MOVE_Y_POS, MOVE_Y_NEG = "move_y_pos", "move_y_neg"
 MOVE_Z_POS, MOVE_Z_NEG = "move_z_pos", "move_z_neg"
 OPEN_GRIPPER, CLOSE_GRIPPER = "open_gripper", "close_gripper"
 HOLD = "hold"
+MOVE = "move"  # a chunked policy's chunk that moves a joint (binning chunk)
+CHUNK_ACTIONS: Tuple[str, ...] = (MOVE, HOLD)
 ARM_ACTIONS: Tuple[str, ...] = (MOVE_X_POS, MOVE_X_NEG, MOVE_Y_POS, MOVE_Y_NEG, MOVE_Z_POS, MOVE_Z_NEG, OPEN_GRIPPER,
                                 CLOSE_GRIPPER, HOLD)
 # The command dimensions each binning reads, by name, and their default order.
@@ -61,6 +63,8 @@ ESTOP = "estop"
 DISABLED = "disabled"
 ENVELOPE_TOO_WIDE = "envelope_too_wide"
 EXTENT_TOO_SMALL = "extent_too_small"
+CHUNK_TOO_WIDE = "chunk_too_wide"
+JOINT_LIMIT = "joint_limit"
 
 # reason -> what it means (README and docs are checked against this list)
 REASONS: Dict[str, str] = {
@@ -87,6 +91,10 @@ REASONS: Dict[str, str] = {
                        "(certify_target both) the smoothed median command lies outside the certified action's class",
     EXTENT_TOO_SMALL: "an extent_checks entry (brightness, contrast, blur or shift) did not certify: the action may "
                       "change within that much of the physical change",
+    CHUNK_TOO_WIDE: "a chunked policy's certified tube is wider than chunk_tube_limits for a joint at "
+                    "radius_threshold (or too few samples bound it)",
+    JOINT_LIMIT: "the executed chunk would leave joint_limits, or move a joint faster than max_joint_speed (the "
+                 "first waypoint against the measured position)",
 }
 STOP_REASONS: Tuple[str, ...] = tuple(r for r in REASONS if r != CERTIFIED)
 
@@ -216,13 +224,13 @@ def problems(params: Dict[str, Any]) -> List[str]:
     (values already type-checked by the schema in :mod:`.params`), each as 'parameter: why'."""
     found = []
     actions = list(params["actions"])
-    arm = params.get("binning") == "arm"
+    arm = params.get("binning") in ("arm", "chunk")
     if len(set(actions)) != len(actions):
         found.append(f"actions: must be distinct names, got {actions}")
     safe = params["safe_action"]
     if safe not in actions:
         found.append(f"safe_action: {safe!r} is not one of actions {actions}")
-    needed = ARM_DIMENSIONS[:3] if arm else BASE_DIMENSIONS
+    needed = () if params.get("binning") == "chunk" else ARM_DIMENSIONS[:3] if arm else BASE_DIMENSIONS
     missing = [name for name in needed if name not in params.get("action_dimensions", BASE_DIMENSIONS)]
     if missing:
         found.append(f"action_dimensions: {params.get('binning', 'base')} binning needs {', '.join(missing)}")

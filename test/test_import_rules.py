@@ -25,7 +25,7 @@ SHIMS = {"certify", "config", "node", "cli", "params", "__main__", "__init__"}
 # Deliberate exceptions, each with its reason.
 EXCEPTIONS = {}
 ROS_PACKAGES = {"rclpy", "std_msgs", "std_srvs", "sensor_msgs", "geometry_msgs", "diagnostic_msgs", "lifecycle_msgs",
-                "rcl_interfaces", "builtin_interfaces", "nav_msgs", "rosgraph_msgs", "launch", "launch_ros",
+                "rcl_interfaces", "builtin_interfaces", "nav_msgs", "trajectory_msgs", "rosgraph_msgs", "launch", "launch_ros",
                 "ament_index_python", "rosbag2_py"}
 
 

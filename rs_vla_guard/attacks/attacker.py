@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from .. import actions as A
-from . import ATTACKS, COMMAND_AIMS, PGD_AIMS, attack_targets
-from .perturbations import noise, patch, pgd, pgd_command, rounding_floor, to_frame
+from . import ATTACKS, CHUNK_AIM, COMMAND_AIMS, PGD_AIMS, attack_targets
+from .perturbations import noise, patch, pgd, pgd_away, pgd_command, rounding_floor, to_frame
 
 Scores = Callable[[torch.Tensor], torch.Tensor]  # B x 3 x H x W -> B x C differentiable class scores
 
@@ -44,6 +44,10 @@ class Attacker:
             return noise(clean, self.eps, self.generator)
         if self.attack == "patch":
             return patch(clean, self.eps)
+        if self.pgd_aim == CHUNK_AIM:
+            if scores is None:
+                raise ValueError("pgd aimed at a chunk needs the policy's differentiable chunk")
+            return pgd_away(clean, self.eps, scores, steps=self.pgd_steps, generator=self.generator)
         if self.pgd_aim in COMMAND_AIMS:
             if scores is None:
                 raise ValueError("pgd aimed at a command needs the policy's differentiable command")

@@ -7,6 +7,7 @@
 - :mod:`.betting`: the default threshold test, an e-process (a mixture of bets) valid at every sample;
 - :mod:`.planning`: expected radius against samples, and the samples a target radius needs;
 - :mod:`.envelopes`: certified envelopes of continuous outputs (percentile smoothing), and their planning;
+- :mod:`.tubes`: certified tubes of the executed waypoints of an action chunk, and their planning;
 - :mod:`.extent`: extent certificates of physical changes (transformation smoothing);
 - :mod:`.semantic`: the closed-form semantic certificate of dual encoders.
 
@@ -19,10 +20,12 @@ from .gaussian import (certify_fixed,
                        certify_sequential, checkpoint_alpha, sequential_schedule, smallest_certifying_n)
 from .betting import certify_betting, first_look, look_schedule
 from .envelopes import Envelope, certify_envelopes, samples_for_envelope
+from .tubes import ChunkTube, certify_tube, samples_for_tube
 from .planning import expected_radius, radius_ceiling, samples_needed
 
 __all__ = [
-    "ABSTAIN", "BELOW_THRESHOLD", "CERTIFIED", "OUT_OF_TIME", "Certificate", "Envelope", "certify_betting",
+    "ABSTAIN", "BELOW_THRESHOLD", "CERTIFIED", "OUT_OF_TIME", "Certificate", "ChunkTube", "Envelope",
+    "certify_tube", "samples_for_tube", "certify_betting",
     "certify_envelopes", "first_look", "look_schedule",
     "samples_for_envelope", "Sampler", "certify_fixed",
     "certify_sequential", "check_parameters", "checkpoint_alpha", "expected_radius", "lower_confidence_bound",

@@ -69,6 +69,29 @@ class AttackMixin:
             return actions[:, column].reshape(count, draws).mean(dim=1)
         return command
 
+    def attack_chunk(self, instruction: str, *, smoothed: bool, state: Optional[torch.Tensor] = None
+                     ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Differentiable B inputs -> B x K x D executed waypoints of a chunked policy (K =
+        ``chunk_execute_steps``), averaged as :meth:`attack_command` averages one dimension: over fixed draws
+        of the guard's Gaussian noise with ``smoothed`` (a stand-in for the smoothed median chunk), else over
+        the policy's own noise only."""
+        if self.chunk_rules is None or not self.policy.differentiable:
+            raise PolicyError(f"policy {self.policy.model_id} offers no differentiable action chunk")
+        device, steps = self.policy.device, self.chunk_rules.steps
+        draws = ATTACK_SMOOTHING_DRAWS if smoothed else ATTACK_NOISE_DRAWS
+        sigma = self.params["sigma"]
+
+        def chunk(pixels: torch.Tensor) -> torch.Tensor:
+            count = pixels.shape[0]
+            copies = pixels.to(device).repeat_interleave(draws, dim=0)
+            if smoothed:
+                copies = copies + sigma * torch.randn(copies.shape, device=device, generator=self._fixed_noise())
+            copy_state = None if state is None else state.to(device).expand(count, -1).repeat_interleave(draws, dim=0)
+            with self.policy.full_precision():  # int8 layers have no gradients
+                actions = self.policy.actions_with_grad(copies, instruction, copy_state, generator=self._fixed_noise())
+            return actions[:, :steps].reshape(count, draws, steps, -1).mean(dim=1)
+        return chunk
+
     def _fixed_noise(self) -> torch.Generator:
         """A generator seeded alike on every call: a policy's own noise held fixed (sensitivity, attacks)."""
         return make_generator(self.policy.device, 0)

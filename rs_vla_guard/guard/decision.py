@@ -17,7 +17,7 @@ from ..text import printable
 # the latest decision (no new decision was ready within the control period, and its frame was still fresh).
 CERTIFICATE_KEYS = ("candidate", "certified", "radius", "p_lower", "n_samples", "counts", "reason", "sigma", "alpha",
                     "radius_threshold", "latency_ms", "image_age_ms", "model_id", "config_hash", "detail",
-                    "linear_x", "angular_z", "held", "radius_covers", "envelopes", "extents")
+                    "linear_x", "angular_z", "held", "radius_covers", "envelopes", "extents", "chunk")
 RADIUS_CAP = 1e9  # an infinite radius (all samples agree at p_lower = 1) is written as this
 
 
@@ -53,6 +53,8 @@ def certificate_values(decision: Dict[str, Any], *, image_age_s: Optional[float]
         # (dx, dy); null: unbounded); "" when none ran
         "extents": json.dumps({e["transform"]: e["interval"] for e in decision.get("extents") or ()})
         if decision.get("extents") else "",
+        # chunked policies: executed waypoints, their certified tube, dt_s and joint names; "" otherwise
+        "chunk": json.dumps({k: v for k, v in decision["chunk"].items() if k != "hold"}) if decision.get("chunk") else "",
     }
 
 
@@ -93,6 +95,9 @@ class Decision:
     # extent_checks: per transform, its extent certificate (transform, certified, interval, radius, p_lower,
     # n_samples, reason, extent_threshold); run only when the L2 certificate certified
     extents: Tuple[Dict[str, Any], ...] = ()
+    # chunked policies: {waypoints: executed K x D (a stop: one point, the hold at the measured positions),
+    # tube: K x D [low, high] certified at radius_threshold (absent when none was computed), dt_s, joint_names}
+    chunk: Optional[Dict[str, Any]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         data = asdict(self)
@@ -106,8 +111,9 @@ class Decision:
 
     def as_stop(self, params: Dict[str, Any], reason: str, error: str) -> "Decision":
         """This decision turned into a stop for ``reason`` under ``params`` (its statistics kept)."""
+        chunk = None if self.chunk is None else {**self.chunk, "waypoints": self.chunk.get("hold", [])}
         return replace(self, action=params["safe_action"], certified=False, reason=reason, error=printable(error),
-                       config_hash=P.config_hash(params), twist=(0.0, 0.0), vector=())
+                       config_hash=P.config_hash(params), twist=(0.0, 0.0), vector=(), chunk=chunk)
 
 
 def _finite(value: float) -> float:

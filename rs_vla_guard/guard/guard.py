@@ -23,12 +23,14 @@ from ..oracles import UNMAPPED, make_oracle
 from ..policies.base import PolicyError
 from ..policies.factory import make_policy
 from ..certification.extent import ExtentCertificate
+from ..control.chunks import ChunkRules
 from ..control.deadline import BatchTimeEstimate, DecisionTimer
 from ..control.inputs import instruction_problem, state_problem
 from ..sampling import (NoisySampler, apply_torch_threads, frame_to_input, make_generator, predict_clean,
                        resolve_device)
 from ..text import printable
 from .attack import AttackMixin
+from .chunks import ChunkMixin
 from .compile import CompileMixin, labels_of_scores
 from .decision import Decision, stop_decision
 from .envelopes import EnvelopeMixin
@@ -37,12 +39,12 @@ from .precision import choose_precision
 from .probes import ProbeMixin
 
 
-class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
+class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin, ChunkMixin):
     """Policy + oracle + noisy sampler + certifier, configured by the parameters of :mod:`rs_vla_guard.params`.
 
     Its parts, one module each: :mod:`.compile` (torch_compile), :mod:`.attack` (what attacks differentiate),
-    :mod:`.probes` (sensitivity check, warm-up, budget), :mod:`.extents`, :mod:`.envelopes`, and
-    :mod:`.precision` (int8 where bfloat16 is not native)."""
+    :mod:`.probes` (sensitivity check, warm-up, budget), :mod:`.extents`, :mod:`.envelopes`, :mod:`.chunks`
+    (chunk tubes) and :mod:`.precision` (int8 where bfloat16 is not native)."""
 
     def __init__(self, policy, params: Dict[str, Any], clock: Callable[[], float] = time.perf_counter):
         self.policy = policy
@@ -119,9 +121,11 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
     # ------------------------------------------------------------------ the base classifier
 
     def classifier(self, instruction: str, state: Optional[torch.Tensor] = None,
-                   record: Optional[List[torch.Tensor]] = None) -> Callable[[torch.Tensor], torch.Tensor]:
+                   record: Optional[List[torch.Tensor]] = None,
+                   chunks: Optional[List[torch.Tensor]] = None) -> Callable[[torch.Tensor], torch.Tensor]:
         """f = oracle o policy for one instruction: B noisy inputs -> B action indices (-1 unmapped).
-        ``record`` (action mode): a list that every batch's reduced action vectors (B x D) are appended to.
+        ``record`` (action mode): a list that every batch's reduced action vectors (B x D) are appended to;
+        ``chunks``: one that every batch's executed waypoints (B x chunk_execute_steps x D) are appended to.
 
         Scores must be one finite row per input: a row with a NaN or infinity maps to -1 (counted against
         the candidate, never for it), and a wrong shape is a policy error."""
@@ -132,7 +136,10 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
             return lambda pixels: torch.from_numpy(self.oracle(self.policy.generate(pixels, instruction)))
         # action mode: the policy's own noise comes from the guard's generator
         def classify_actions(pixels: torch.Tensor) -> torch.Tensor:
-            vectors = self.oracle.reduce(self._forward(self.policy.act, pixels, instruction, state, self.generator))
+            outputs = self._forward(self.policy.act, pixels, instruction, state, self.generator)
+            if chunks is not None:
+                chunks.append(outputs[:, : self.chunk_rules.steps].detach().float())
+            vectors = self.oracle.reduce(outputs)
             if record is not None:
                 record.append(vectors.detach().float())
             return torch.as_tensor(self.oracle(vectors))
@@ -162,7 +169,7 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
         certified at the class test's share of alpha as this guard splits it (its own dimensions and mode).
         The node refuses a runtime change with these problems and keeps its settings."""
         limits = A.parse_envelope_limits(params["envelope_limits"])
-        problems = self._envelope_problems(params, limits)
+        problems = self._envelope_problems(params, limits) + self._chunk_problems(params)
         if problems:
             return problems
         hypotheses = P.decision_hypotheses(params, dimensions=len(self.dimensions), action_mode=self.mode == "action")
@@ -177,9 +184,11 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
         self.params = params
         self.config_hash = P.config_hash(params)
         self.envelope_limits = limits
-        # envelopes are computed when they are executed (median) or certified
-        self.envelopes_on = self.mode == "action" and (params["continuous_command"] == "median"
-                                                       or params["certify_target"] != "class")
+        # a chunked policy's tube replaces the envelopes; envelopes are computed when they are executed
+        # (median) or certified
+        self.chunk_rules = ChunkRules.from_params(params) if params["chunk_execute_steps"] else None
+        self.envelopes_on = self.chunk_rules is None and self.mode == "action" and (
+            params["continuous_command"] == "median" or params["certify_target"] != "class")
         self.extent_smoothings = P.extent_smoothings(params)
         self.extent_thresholds = P.extent_thresholds(params)
         # fallback set (sorted action indices, as certificates report it) -> its label as configured
@@ -189,7 +198,8 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
     def _decision(self, started: float, reason: str, certificate=None, error: str = "",
                   clean_vector: Optional[Sequence[float]] = None,
                   envelopes: Optional[Sequence[certification.Envelope]] = None,
-                  extents: Sequence[ExtentCertificate] = ()) -> Decision:
+                  extents: Sequence[ExtentCertificate] = (), tube: Optional[certification.ChunkTube] = None,
+                  state: Optional[np.ndarray] = None) -> Decision:
         p = self.params
         latency_ms = (self.clock() - started) * 1e3
         if certificate is None:
@@ -202,8 +212,11 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
         else:
             candidate_or_set = candidate
         certified, reason = certificate.certified, certificate.reason
-        median_vector = None
-        if self.envelopes_on:
+        median_vector, chunk, chunk_detail = None, None, ""
+        if self.chunk_rules is not None:
+            certified, reason, candidate_or_set, chunk, chunk_detail = self._chunk_verdict(
+                certificate, candidate_or_set, tube, state)
+        elif self.envelopes_on:
             if envelopes is None:  # the deadline came before the envelope samples were drawn
                 certified, reason = False, A.DEADLINE_EXCEEDED
             else:
@@ -217,12 +230,15 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
                 reason = (A.DEADLINE_EXCEEDED if any(e.reason == A.DEADLINE_EXCEEDED for e in failed)
                           else A.EXTENT_TOO_SMALL)
         action = candidate_or_set if certified else p["safe_action"]
-        twist, vector = self._command(action, clean_vector, median_vector) if certified else ((0.0, 0.0), ())
+        if chunk is not None:
+            twist, vector = (0.0, 0.0), ()
+        else:
+            twist, vector = self._command(action, clean_vector, median_vector) if certified else ((0.0, 0.0), ())
         return Decision(action, candidate, certified, certificate.radius, certificate.p_lower,
                         certificate.n_samples, counts, reason, latency_ms, p["sigma"], p["alpha"],
-                        p["radius_threshold"], self.policy.model_id, self.mode, printable(error), self.config_hash,
-                        twist, vector, self.state_dim, self._envelope_records(envelopes),
-                        tuple(e.as_record() for e in extents))
+                        p["radius_threshold"], self.policy.model_id, self.mode, printable(error or chunk_detail),
+                        self.config_hash, twist, vector, self.state_dim, self._envelope_records(envelopes),
+                        tuple(e.as_record() for e in extents), chunk)
 
     def _input(self, frame) -> np.ndarray:
         """One frame (HxWx3), or one per camera for a multi-camera policy, -> the policy input (3 per camera
@@ -262,8 +278,8 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
         timer = DecisionTimer(deadline_s, self.batch_time, self.clock, started=started)
         try:
             clean_tensor = torch.from_numpy(clean).to(self.policy.device)
-            certificate, clean_vector, envelopes = self._certify(clean_tensor, instruction.strip(), timer.out_of_time,
-                                                                 state_tensor)
+            certificate, clean_vector, envelopes, tube = self._certify(clean_tensor, instruction.strip(),
+                                                                       timer.out_of_time, state_tensor)
             extents = (self._extents(clean_tensor, instruction.strip(), state_tensor, certificate, timer.out_of_time)
                        if certificate.certified and self.extent_smoothings else ())
         except Exception as error:  # any failure of the model must end in a stop, not a crash
@@ -271,14 +287,15 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
         finally:
             timer.finish()
         return self._decision(started, certificate.reason, certificate, clean_vector=clean_vector,
-                              envelopes=envelopes, extents=extents)
+                              envelopes=envelopes, extents=extents, tube=tube,
+                              state=state_tensor[0].cpu().numpy().astype(np.float64) if state_tensor is not None else None)
 
     # ------------------------------------------------------------------ real-time budget (docs/theory.md, section 10)
 
     def _certify(self, clean: torch.Tensor, instruction: str, out_of_time: Optional[Callable[[], bool]] = None,
                  state: Optional[torch.Tensor] = None):
         """(certificate, the policy's own clean-frame command for action mode else None, the envelopes when
-        they are on else None).
+        they are on else None, the chunk tube for a chunked policy else None).
 
         With envelopes on, ``alpha`` is split evenly (Bonferroni) over the class test, every action dimension's
         envelope and every extent check, so everything a decision reports holds together with probability
@@ -286,7 +303,8 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
         p = self.params
         betting = p["certify_mode"] == "betting"
         vectors: Optional[List[torch.Tensor]] = [] if self.envelopes_on or (betting and self.mode == "action") else None
-        classify = self.classifier(instruction, state, record=vectors)
+        chunks: Optional[List[torch.Tensor]] = [] if self.chunk_rules is not None else None
+        classify = self.classifier(instruction, state, record=vectors, chunks=chunks)
         sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=self.batch_size, generator=self.generator,
                                include_clean=betting)
         hypotheses = self._hypotheses()
@@ -302,6 +320,8 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
                 if vectors is not None and vectors:
                     clean_output["vector"] = [float(v) for v in vectors[0][0].tolist()]
                     vectors[0] = vectors[0][1:]
+                if chunks:  # the clean frame's chunk is no noisy sample
+                    chunks[0] = chunks[0][1:]
                 return sampler.clean_label
 
             certificate = certification.certify_betting(
@@ -310,8 +330,8 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
             clean_vector = clean_output.get("vector")
             if vectors is not None and not self.envelopes_on:
                 vectors.clear()
-            envelopes = self._envelopes(sampler, vectors, out_of_time, hypotheses) if self.envelopes_on else None
-            return certificate, clean_vector, envelopes
+            return (certificate, clean_vector) + self._continuous_bounds(sampler, vectors, chunks, out_of_time,
+                                                                         hypotheses)
         if self.mode == "action":
             clean_actions = self.oracle.reduce(self.policy.act(clean[None], instruction, state, self.generator))
             label = int(self.oracle(clean_actions)[0])
@@ -326,8 +346,13 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin):
             certificate = certification.certify_sequential(
                 sampler, radius_threshold=p["radius_threshold"], n_max=p["n_max"], batch_size=self.batch_size,
                 candidate=candidate, n0=p["n0"], out_of_time=out_of_time, **common)
+        return (certificate, clean_vector) + self._continuous_bounds(sampler, vectors, chunks, out_of_time, hypotheses)
+
+    def _continuous_bounds(self, sampler, vectors, chunks, out_of_time, hypotheses):
+        """(envelopes when they are on else None, the chunk tube for a chunked policy else None)."""
         envelopes = self._envelopes(sampler, vectors, out_of_time, hypotheses) if self.envelopes_on else None
-        return certificate, clean_vector, envelopes
+        tube = self._chunk_tube(sampler, chunks, out_of_time, hypotheses) if chunks is not None else None
+        return envelopes, tube
 
     def _hypotheses(self) -> int:
         """The tests one decision's alpha is split over: the class test, each envelope, each extent check

@@ -11,6 +11,9 @@ steps of each chunk and bins the result by rules over named dimensions:
 - ``arm`` (end effector, dimensions ``ee_x``, ``ee_y``, ``ee_z``, ``gripper``): a gripper command beyond
   +-``gripper_threshold`` -> ``close_gripper`` / ``open_gripper``; otherwise the dominant axis and its sign
   (``move_x_pos``, ...), or ``hold`` when every axis is inside ``position_deadband``.
+- ``chunk`` (a chunk of joint positions, any joint names): ``hold`` when no joint moves more than
+  ``position_deadband`` between the chunk's first waypoint and its ``chunk_steps``-th, else ``move``. What
+  executes is the certified tube's chunk (:mod:`rs_vla_guard.control.chunks`); the class says whether it moves.
 
 A row with a NaN or an infinity, or a class the action list lacks, maps to -1 (unmapped): it counts
 against the candidate, never for it. Works on numpy arrays and torch tensors (no per-row Python loop).
@@ -46,11 +49,11 @@ class BinningOracle:
 
     def __post_init__(self):
         self.actions = list(self.actions)
-        if self.kind not in ("base", "arm"):
-            raise ValueError(f"binning must be base or arm, got {self.kind!r}")
+        if self.kind not in ("base", "arm", "chunk"):
+            raise ValueError(f"binning must be base, arm or chunk, got {self.kind!r}")
         defaults = A.BASE_DIMENSIONS if self.kind == "base" else A.ARM_DIMENSIONS
         self.dimensions = list(self.dimensions or defaults)
-        needed = A.BASE_DIMENSIONS if self.kind == "base" else A.ARM_DIMENSIONS[:3]
+        needed = {"base": A.BASE_DIMENSIONS, "arm": A.ARM_DIMENSIONS[:3], "chunk": ()}[self.kind]
         missing = [name for name in needed if name not in self.dimensions]
         if missing:
             raise ValueError(f"{self.kind} binning needs the dimensions {', '.join(needed)}; missing {missing}")
@@ -80,7 +83,10 @@ class BinningOracle:
         return self.actions.index(action) if action in self.actions else UNMAPPED
 
     def reduce(self, actions):
-        """B x T x D chunks -> B x D (the mean of the first ``chunk_steps``); B x D vectors unchanged."""
+        """B x T x D chunks -> B x D (the mean of the first ``chunk_steps``; ``chunk`` binning: the move from
+        the first waypoint to the ``chunk_steps``-th); B x D vectors unchanged."""
+        if actions.ndim == 3 and self.kind == "chunk":
+            return actions[:, self.chunk_steps - 1] - actions[:, 0]
         if actions.ndim == 3:
             return actions[:, : self.chunk_steps].mean(axis=1) if isinstance(actions, np.ndarray) else \
                 actions[:, : self.chunk_steps].mean(dim=1)
@@ -89,8 +95,11 @@ class BinningOracle:
     def __call__(self, actions):
         vectors = self.reduce(actions)
         xp = _namespace(vectors)
-        labels = self._base(vectors, xp) if self.kind == "base" else self._arm(vectors, xp)
-        finite = xp.isfinite(vectors).all(axis=-1) if xp is np else xp.isfinite(vectors).all(dim=-1)
+        labels = {"base": self._base, "arm": self._arm, "chunk": self._chunk}[self.kind](vectors, xp)
+        # a chunk is judged on every executed waypoint, not only the two its move is measured between
+        checked = actions[:, : self.chunk_steps].reshape(actions.shape[0], -1) \
+            if self.kind == "chunk" and actions.ndim == 3 else vectors
+        finite = xp.isfinite(checked).all(axis=-1) if xp is np else xp.isfinite(checked).all(dim=-1)
         labels[~finite] = UNMAPPED
         return labels
 
@@ -128,6 +137,13 @@ class BinningOracle:
             gripper = self._column(vectors, "gripper")
             labels[gripper >= self.gripper_threshold] = self._index(A.CLOSE_GRIPPER)
             labels[gripper <= -self.gripper_threshold] = self._index(A.OPEN_GRIPPER)
+        return labels
+
+    def _chunk(self, vectors, xp):
+        largest = xp.abs(vectors).max(-1) if xp is np else vectors.abs().max(-1).values
+        hold = self._index(A.HOLD)
+        labels = np.full(largest.shape, hold, np.int64) if xp is np else _torch_full(largest, hold)
+        labels[largest >= self.position_deadband] = self._index(A.MOVE)
         return labels
 
     def label_of(self, linear_x: float, angular_z: float) -> Optional[str]:
@@ -212,6 +228,9 @@ class BinningOracle:
                        A.TURN_RIGHT: torch.minimum(-w - wd, -w - u.abs())}
             motions = [score for action, score in columns.items() if action in self.actions]
             columns[A.STOP] = -torch.stack(motions, -1).max(-1).values  # none of the listed motions
+        elif self.kind == "chunk":
+            largest = (vectors / self.position_deadband).abs().max(-1).values
+            columns = {A.MOVE: largest - 1.0, A.HOLD: 1.0 - largest}
         else:
             p = torch.stack([self._column(vectors, n) for n in A.ARM_DIMENSIONS[:3]], -1) / self.position_deadband
             names = ((A.MOVE_X_POS, A.MOVE_X_NEG), (A.MOVE_Y_POS, A.MOVE_Y_NEG), (A.MOVE_Z_POS, A.MOVE_Z_NEG))

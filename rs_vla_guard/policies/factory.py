@@ -1,7 +1,7 @@
 """The one place that picks a policy adapter: :func:`make_policy`.
 
 A policy is named by the ``policy`` parameter: an embedded default (``builtin``, ``builtin-pi0``,
-``builtin-tokens``, ``builtin-clip``), a local
+``builtin-tokens``, ``builtin-clip``, ``builtin-arm``), a local
 model directory whose adapter ``policy_type`` names (``auto`` reads the directory's ``config.json``), or
 ``python:package.module:factory``, the user's own policy: ``factory(params, device)`` returns an object
 with the protocol's ``act`` (a LeRobot or openpi policy in a small wrapper, or any torch module), checked
@@ -37,6 +37,7 @@ BUILTINS: Dict[str, str] = {
     "builtin-pi0": "rs_vla_guard.policies.builtin_pi0",
     "builtin-tokens": "rs_vla_guard.policies.builtin_tokens",
     "builtin-clip": "rs_vla_guard.policies.builtin_clip",
+    "builtin-arm": "rs_vla_guard.policies.builtin_arm",
 }
 # config.json "model_type" -> policy_type (anything else with a config is an image-text-to-text VLM)
 MODEL_TYPES: Dict[str, str] = {"pi0": "pi0", "clip": "clip", "siglip": "clip"}

@@ -68,6 +68,7 @@ class PI0Policy(Policy):
         self.state_dim = state.dim if state is not None else 0
         self.cameras = cameras
         self.num_steps = num_steps or self.config.num_inference_steps
+        self.chunk_size = int(self.config.chunk_size)  # steps per action chunk
         self.autocast_dtype = autocast_dtype
         self._dtype = next(model.parameters()).dtype
         size = processor_size(processor.image_processor)
@@ -141,7 +142,11 @@ class PI0Policy(Policy):
         with self._precision():
             chunk = self._denoise(ids.expand(batch, -1), mask.expand(batch, -1), pixel_values,
                                   self._state(state, batch), noise.to(self._dtype))
-        return self.actions.unnormalise(chunk[..., : self.actions.dim].float())
+        actions = self.actions.unnormalise(chunk[..., : self.actions.dim].float())
+        if self.actions.relative_to_state:  # delta actions: positions relative to the measured state
+            values = torch.as_tensor(state, dtype=torch.float32, device=self.device).reshape(-1, self.state_dim)
+            actions = actions + values[:, None, : self.actions.dim]
+        return actions
 
     def _denoise(self, ids, mask, pixel_values, state, noise):
         """pi0's flow-matching inference (``PI0ForConditionalGeneration.sample_actions``), written out so

@@ -3,7 +3,9 @@ units, and what each output dimension is called. Shared by the pi0 and the actio
 
 The file: ``{"actions": {"q01": [...], "q99": [...], "mask": [...]} or {"mean": [...], "std": [...]},
 "names": [...], "state": {...}, "cameras": N}``; an action-token model adds ``"action_tokens"``
-(see :mod:`.action_tokens`).
+(see :mod:`.action_tokens`). ``"relative_to_state": true`` in the actions' entry says the model outputs
+joint positions relative to the robot state (openpi's delta actions): the adapter adds the state back, so
+the guard always sees absolute positions.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ class ActionStats:
         mask = spec.get("mask")  # dimensions left as the model outputs them (OpenVLA's gripper, for one)
         self.keep = torch.tensor(mask, dtype=torch.bool) if mask is not None else torch.ones_like(self.scale, dtype=torch.bool)
         self.dim = int(self.scale.numel())
+        self.relative_to_state = bool(spec.get("relative_to_state", False))
 
     def to(self, device: torch.device) -> "ActionStats":
         self.scale, self.offset, self.keep = self.scale.to(device), self.offset.to(device), self.keep.to(device)
@@ -69,6 +72,8 @@ def read_stats(path: str, processor) -> Tuple[ActionStats, Optional[ActionStats]
         raise PolicyError(f"{STATS_FILE}: {len(names)} names for {actions.dim} action dimensions")
     if cameras < 1:
         raise PolicyError(f"{STATS_FILE}: cameras must be >= 1, got {cameras}")
+    if actions.relative_to_state and (state is None or state.dim < actions.dim):
+        raise PolicyError(f"{STATS_FILE}: actions relative to the state need a state of >= {actions.dim} values")
     return actions, state, names, cameras
 
 

@@ -63,6 +63,7 @@ from .node_decisions import DecisionThreadMixin
 from .node_diagnostics import DiagnosticsMixin
 from .node_inputs import InputsMixin
 from .node_lifecycle import LifecycleMixin, descriptor
+from .node_trajectory import TrajectoryMixin
 
 
 
@@ -77,7 +78,7 @@ class Published:
     gated: Optional[Decision] = None  # gate mode: the certified decision before the upstream command was applied
 
 
-class GuardNode(DecisionThreadMixin, InputsMixin, DiagnosticsMixin, LifecycleMixin, LifecycleNode):
+class GuardNode(DecisionThreadMixin, InputsMixin, DiagnosticsMixin, LifecycleMixin, TrajectoryMixin, LifecycleNode):
     """Certifies each control step's VLA action and publishes it, or an explicit stop with a reason."""
 
     def __init__(self, guard_factory=None, **kwargs):
@@ -202,6 +203,7 @@ class GuardNode(DecisionThreadMixin, InputsMixin, DiagnosticsMixin, LifecycleMix
         self._vector_pub = None
         if snapshot["binning"] == "arm":
             self._vector_pub = self.create_lifecycle_publisher(Float32MultiArray, "action_vector", qos.COMMANDS)
+        self._make_trajectory_publisher(snapshot)  # a chunked policy: JointTrajectory for ros2_control
         self._publishers_ready = True
         # Instructions by the latched convention (reliable + transient local: a late guard still gets the last
         # one), and from volatile publishers (a plain `ros2 topic pub` or a default-QoS node) alike.
@@ -275,7 +277,8 @@ class GuardNode(DecisionThreadMixin, InputsMixin, DiagnosticsMixin, LifecycleMix
         with self._publish_lock:
             if self._publishers_ready:
                 self._publishers_ready = False
-                for publisher in (self._action_pub, self._cmd_pub, self._certificate_pub, self._vector_pub):
+                for publisher in (self._action_pub, self._cmd_pub, self._certificate_pub, self._vector_pub,
+                                  self._trajectory_pub):
                     if publisher is not None:
                         self.destroy_lifecycle_publisher(publisher)
         if self.guard is not None:
@@ -414,6 +417,7 @@ class GuardNode(DecisionThreadMixin, InputsMixin, DiagnosticsMixin, LifecycleMix
             if self._vector_pub is not None:
                 dimensions = self.guard.oracle.dimensions if self.guard is not None else snapshot["action_dimensions"]
                 self._vector_pub.publish(messages.vector_msg(decision.vector or [0.0] * len(dimensions), dimensions))
+            self._publish_trajectory(decision, snapshot, held)
             self._last = Published(decision, snapshot, frame_time, instruction, gated)
             self._last_publish = time.monotonic()
             if self._keepalive is not None:

@@ -56,6 +56,7 @@ class InputsMixin:
         values, problem = joint_state_values(list(msg.name), list(msg.position), names)
         with self._lock:
             self._latch.on_state(values, self._now(), problem)
+            self._remember_positions(values, problem)
 
     def _on_state_array(self, msg: Float32MultiArray) -> None:
         with self._lock:

@@ -15,6 +15,7 @@ from typing import Any, Dict, Iterator, List, Optional
 from .. import actions as _actions
 from .files import for_any_namespace, from_ros_yaml, node_key, read_params_file, ros_parameters, to_ros_yaml
 from .limits import LIMIT_KINDS, limit_problems, parse_limits
+from .chunks import NARROW_ONLY, wider_than
 from .schema import NODE_NAME, PARAMETERS, SCHEMA, TIGHTEN_ONLY, ConfigError, Param, defaults
 from .validation import (certifiable_problems, decision_hypotheses, extent_smoothings, extent_thresholds,
                          validate)
@@ -153,6 +154,10 @@ def _checks_loosened(configured: Dict[str, Any], merged: Dict[str, Any], changes
         for name, width in old_limits.items():
             if new_limits.get(name, float("inf")) > width:
                 problems.append(f"envelope_limits: {name} may only narrow at run time (configured {width})")
+    for name in NARROW_ONLY:
+        if name in changes:
+            problems += [f"{problem} configured; only narrowing at run time"
+                         for problem in wider_than(name, configured[name], merged[name])]
     if "extent_checks" in changes:
         old_extents, new_extents = extent_thresholds(configured), extent_thresholds(merged)
         for name, extent in old_extents.items():

@@ -1,14 +1,16 @@
 """Fleet limits: bounds no robot's configuration may cross (``min``, ``max``, ``max_abs``, ``allowed``,
-``equals`` per parameter), as the fleet file's ``limits`` and a rendered file's ``fleet_limits`` state them."""
+``equals`` per parameter; ``within`` for ``chunk_tube_limits`` and ``joint_limits``: no tube wider, no joint
+range reaching outside), as the fleet file's ``limits`` and a rendered file's ``fleet_limits`` state them."""
 from __future__ import annotations
 
 import json
 import math
 from typing import Any, Dict, List
 
+from .chunks import NARROW_ONLY, wider_than
 from .schema import SCHEMA, value_problem
 
-LIMIT_KINDS = ("min", "max", "max_abs", "allowed", "equals")
+LIMIT_KINDS = ("min", "max", "max_abs", "allowed", "equals", "within")
 
 
 def parse_limits(text: str) -> Dict[str, Dict[str, Any]]:
@@ -63,6 +65,16 @@ def rule_problems(name: str, rule: Any) -> List[str]:
         problem = value_problem(param, rule["equals"])
         if problem:
             problems.append(f"{where}.equals: {problem}")
+    if "within" in rule:
+        if name not in NARROW_ONLY:
+            problems.append(f"{where}.within: only for {', '.join(NARROW_ONLY)}")
+        elif not isinstance(rule["within"], str) or not rule["within"].strip():
+            problems.append(f"{where}.within: must be a non-empty value of {name}, got {rule['within']!r}")
+        else:
+            try:
+                wider_than(name, rule["within"], rule["within"])
+            except ValueError as error:
+                problems.append(f"{where}.within: {error}")
     return problems
 
 
@@ -83,4 +95,9 @@ def limit_problems(params: Dict[str, Any], limits: Dict[str, Dict[str, Any]]) ->
             problems.append(f"{name}: {value!r} is not among the fleet's allowed {rule['allowed']}")
         if "equals" in rule and value != rule["equals"]:
             problems.append(f"{name}: {value!r} must equal the fleet value {rule['equals']!r}")
+        if "within" in rule:
+            try:
+                problems += [f"{problem} (the fleet's)" for problem in wider_than(name, rule["within"], value)]
+            except ValueError as error:
+                problems.append(f"{name}: {error}")
     return problems

@@ -41,7 +41,8 @@ class Param:
 
 
 PARAMETERS: List[Param] = [
-    Param("policy", "builtin", "'builtin', 'builtin-pi0', 'builtin-tokens' or 'builtin-clip' (the embedded policies), a local model "
+    Param("policy", "builtin", "'builtin', 'builtin-pi0', 'builtin-tokens', 'builtin-clip' or 'builtin-arm' (the embedded "
+          "policies; builtin-arm with config/arm.yaml's chunk settings), a local model "
           "directory, or python:package.module:factory (your own policy object)", read_only=True),
     Param("policy_type", "auto", "adapter for a model directory: auto reads its config.json (pi0 -> pi0; clip or "
           "siglip -> clip, a dual encoder scoring action prompts; an image-text-to-text model with action tokens in "
@@ -97,8 +98,10 @@ PARAMETERS: List[Param] = [
           high=0.5, high_open=True),
     Param("symmetric_oracle", False, "assume symmetric oracle errors: (p - eps) / (1 - 2 eps) (an assumption)"),
     Param("actions", list(_actions.DEFAULT_ACTIONS), "discrete actions the oracle maps to", read_only=True),
-    Param("binning", "base", "how continuous actions become classes: base (linear_x, angular_z -> move/turn/stop) or "
-          "arm (dominant end-effector axis and sign, gripper open/close, hold)", choices=("base", "arm"),
+    Param("binning", "base", "how continuous actions become classes: base (linear_x, angular_z -> move/turn/stop), "
+          "arm (dominant end-effector axis and sign, gripper open/close, hold) or chunk (a chunk of joint "
+          "positions: move when a joint moves position_deadband or more over chunk_steps waypoints, else hold)",
+          choices=("base", "arm", "chunk"),
           read_only=True),
     Param("action_dimensions", list(_actions.BASE_DIMENSIONS), "names of the continuous policy's output dimensions, "
           "in order (a policy that names its own, like pi0's action_stats.json, uses those); base needs linear_x "
@@ -148,6 +151,21 @@ PARAMETERS: List[Param] = [
     Param("state_joints", "", "robot state for policies that take it: joint names to read, in order, from "
           "joint_states (sensor_msgs/JointState), comma-separated; '' = the whole std_msgs/Float32MultiArray on "
           "state", allow_empty=True, read_only=True),
+    Param("chunk_execute_steps", 0, "chunked policies (arms): the first this many waypoints of each action chunk "
+          "are executed open-loop and certified as a tube (every waypoint of every joint in a certified interval "
+          "at radius_threshold); 0 = not a chunked policy", low=0, high=100, read_only=True),
+    Param("chunk_dt_s", 0.1, "seconds between a chunk's waypoints (waypoint h is due (h + 1) * chunk_dt_s after the "
+          "decision)", low=0.0, high=10.0, low_open=True, read_only=True),
+    Param("chunk_tube_limits", "*: 0.25", "widest certified tube per named joint (rad or m), '*' for every joint "
+          "not named, e.g. 'base_yaw: 0.2, *: 0.3'; a wider tube stops with chunk_too_wide"),
+    Param("joint_limits", "", "position limits per joint, 'joint: lower upper' comma-separated (rad or m); a "
+          "chunked policy needs every joint's; an executed waypoint outside stops with joint_limit",
+          allow_empty=True),
+    Param("max_joint_speed", 1.0, "chunked policies: no joint moves faster than this between waypoints, the first "
+          "against the measured position (rad/s or m/s); faster stops with joint_limit", low=0.0, high=20.0,
+          low_open=True),
+    Param("max_chunk_duration_s", 1.0, "chunked policies: chunk_execute_steps * chunk_dt_s may not exceed this: "
+          "after the guard's last word the arm moves at most this long", low=0.0, high=10.0, low_open=True),
     Param("state_timeout_s", 0.5, "a robot state older than this is stale -> stop (stale_state)", low=0.0,
           high=60.0, low_open=True),
     Param("safe_action", _actions.DEFAULT_SAFE_ACTION,
@@ -203,7 +221,8 @@ PARAMETERS: List[Param] = [
 # Runtime changes may make the guard stricter, never looser than the configuration it was configured with
 # (besides read-only parameters): parameter -> +1 may only rise, -1 may only fall.
 TIGHTEN_ONLY = {"radius_threshold": +1, "oracle_error": +1, "alpha": -1, "image_timeout_s": -1,
-                "state_timeout_s": -1, "instruction_timeout_s": 0}
+                "state_timeout_s": -1, "instruction_timeout_s": 0, "max_joint_speed": -1,
+                "max_chunk_duration_s": -1}
 SCHEMA: Dict[str, Param] = {p.name: p for p in PARAMETERS}
 
 

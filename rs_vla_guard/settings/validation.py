@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .. import actions as _actions
 from .. import certification as _certification
+from .chunks import chunk_problems
 from .limits import limit_problems, parse_limits
 from .schema import SCHEMA, defaults, value_problem
 
@@ -43,11 +44,14 @@ def validate(params: Dict[str, Any]) -> List[str]:
         problems += _extent_problems(*(params.get(name, SCHEMA[name].default) for name in sorted(extents)),
                                      split=lambda: decision_hypotheses({**defaults(), **params}))
     statistics = {"sigma", "alpha", "radius_threshold", "n_max", "oracle_error", "symmetric_oracle", "certify_mode",
-                  "continuous_command", "certify_target", "action_dimensions", "extent_checks"}
+                  "continuous_command", "certify_target", "action_dimensions", "extent_checks", "chunk_execute_steps"}
     extent_broken = extent_broken or any(p.startswith(("extent_checks", "extent_smoothing")) for p in problems)
     if not broken & statistics and not extent_broken:
         complete = {**defaults(), **params}
         problems += certifiable_problems(complete, hypotheses=decision_hypotheses(complete))
+    chunk = {"chunk_tube_limits", "joint_limits", "chunk_execute_steps", "chunk_dt_s", "max_chunk_duration_s", "binning"}
+    if not broken & chunk:
+        problems += chunk_problems({name: params.get(name, SCHEMA[name].default) for name in chunk})
     if params.get("fleet_limits") and "fleet_limits" not in broken:
         try:
             limits = parse_limits(params["fleet_limits"])
@@ -155,9 +159,11 @@ def decision_hypotheses(params: Dict[str, Any], *, dimensions: Optional[int] = N
     one envelope per action dimension when envelopes are computed (a continuous policy executing the median
     or certifying envelopes), and one per extent check. ``dimensions`` and ``action_mode`` are the policy's
     (the guard knows them); without them, ``action_dimensions`` and envelope settings that ask for envelopes."""
+    count = len(params["action_dimensions"]) if dimensions is None else dimensions
+    if params["chunk_execute_steps"]:  # a tube over the executed waypoints replaces the envelopes
+        return 1 + params["chunk_execute_steps"] * count + len(extent_thresholds(params))
     wants_envelopes = params["continuous_command"] == "median" or params["certify_target"] != "class"
     envelopes = wants_envelopes if action_mode is None else (action_mode and wants_envelopes)
-    count = len(params["action_dimensions"]) if dimensions is None else dimensions
     return 1 + (count if envelopes else 0) + len(extent_thresholds(params))
 
 

@@ -1,4 +1,4 @@
-"""Recording episodes: strips of camera and top-down views (GIF or PNG)."""
+"""Recording episodes: strips of camera and top-down (base) or side (arm) views (GIF or PNG)."""
 from __future__ import annotations
 
 from typing import List
@@ -6,6 +6,8 @@ from typing import List
 import numpy as np
 
 from .world import World
+
+ARM_PANEL = 128  # pixels, each view of an arm strip
 
 
 class StripRecorder:
@@ -37,3 +39,16 @@ class StripRecorder:
         width = max(r.shape[1] for r in rows)
         rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
         Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+
+
+class ArmStripRecorder(StripRecorder):
+    """(what the policy saw, the side view, the action) per decision of an arm episode."""
+
+    def __call__(self, world, seen: np.ndarray, action: str) -> None:
+        from PIL import Image, ImageDraw
+
+        seen = np.asarray(Image.fromarray(np.asarray(seen, np.uint8)).resize((ARM_PANEL, ARM_PANEL), Image.NEAREST))
+        side = world.render("side", ARM_PANEL * 4 // 3, ARM_PANEL)
+        panel = Image.fromarray(np.concatenate([seen, side], axis=1))
+        ImageDraw.Draw(panel).text((4, 2), f"t={world.time:3.1f}s {action}", fill=(255, 255, 0))
+        self.frames.append(np.asarray(panel))

@@ -82,8 +82,14 @@ def add_guard_options(parser: argparse.ArgumentParser) -> None:
 
 
 def guard_overrides(args) -> Dict[str, object]:
-    """The guard parameters given on the command line."""
-    return {p.name: getattr(args, p.name) for p in P.PARAMETERS if getattr(args, p.name, None) is not None}
+    """The guard parameters given on the command line; ``--policy builtin-arm`` brings the built-in arm's
+    parameters (config/arm.yaml: chunk binning, tubes, joint limits) under the flags given."""
+    given = {p.name: getattr(args, p.name) for p in P.PARAMETERS if getattr(args, p.name, None) is not None}
+    if given.get("policy") == "builtin-arm":
+        from ..policies.builtin_arm import PARAMETERS as ARM
+
+        return {**ARM, **given}
+    return given
 
 
 def read_image(path: str) -> np.ndarray:

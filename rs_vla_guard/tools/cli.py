@@ -8,17 +8,15 @@ command that builds a guard, generated from the parameter schema (:mod:`rs_vla_g
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
 from typing import List, Optional
 
 from .. import settings as P
-from ..attacks import ATTACKS, PGD_AIMS
 from ..certification.extent import TRANSFORMS
 
-from .arguments import (_list_of, _non_negative_float, _positive_float, _positive_int, _probability, add_guard_options,
+from .arguments import (_list_of, _positive_float, _positive_int, _probability, add_guard_options,
                         guard_overrides, read_image)
 from .replay_commands import add_replay_options, cmd_fleet, cmd_fleet_replay, cmd_replay
 from .sources import UsageError
@@ -112,12 +110,14 @@ def cmd_oracle_eval(args) -> int:
     return 0
 
 
-def _plan_envelope(args) -> int:
-    """Samples a target envelope width needs, for outputs of spread ``--output-std`` under the noise."""
+def _plan_envelope(args, what: str = "envelope") -> int:
+    """Samples a target envelope (or chunk tube) width needs, for outputs of spread ``--output-std`` under the
+    noise."""
     from ..certification import envelopes
 
     if args.output_std is None:
-        raise UsageError("--envelope-width needs --output-std (the output's standard deviation under the noise)")
+        flag = "--tube-width" if what.startswith("tube") else "--envelope-width"
+        raise UsageError(f"{flag} needs --output-std (the output's standard deviation under the noise)")
     common = dict(radius=args.radius, sigma=args.sigma, alpha=args.alpha, output_std=args.output_std,
                   dimensions=args.dimensions)
     needed = envelopes.samples_for_envelope(args.envelope_width, n_limit=args.n_limit, **common)
@@ -127,7 +127,7 @@ def _plan_envelope(args) -> int:
     # null where n samples cannot bound both sides of the envelope
     table = [{"n": n, "expected_width": round(w, 4) if w != float("inf") else None} for n, w in widths.items()]
     if args.json:
-        print(json.dumps({"envelope_width": args.envelope_width, **common, "samples_needed": needed,
+        print(json.dumps({"envelope_width": args.envelope_width, "what": what, **common, "samples_needed": needed,
                           "width_floor": floor, "table": table}))
         return 0
     print(f"radius={args.radius} sigma={args.sigma} alpha={args.alpha} output_std={args.output_std} "
@@ -136,7 +136,7 @@ def _plan_envelope(args) -> int:
         print(f"samples_needed: none - width {args.envelope_width} is out of reach (floor output_std*2R/sigma = "
               f"{floor:.4f})")
     else:
-        print(f"samples_needed for an expected envelope width <= {args.envelope_width}: {needed}")
+        print(f"samples_needed for an expected {what} width <= {args.envelope_width}: {needed}")
     print(f"{'n':>8}  expected_width")
     for row in table:
         width = row["expected_width"]
@@ -147,6 +147,11 @@ def _plan_envelope(args) -> int:
 def cmd_plan(args) -> int:
     from .. import certification as certify
 
+    if args.tube_width is not None:  # a chunk tube: an envelope per executed coordinate, alpha split over them
+        if args.envelope_width is not None:
+            raise UsageError("give --envelope-width or --tube-width, not both")
+        args.envelope_width, args.dimensions = args.tube_width, args.chunk_steps * args.joints
+        return _plan_envelope(args, f"tube over {args.chunk_steps} steps x {args.joints} joints")
     if args.envelope_width is not None:
         return _plan_envelope(args)
     if args.p is None:
@@ -174,9 +179,15 @@ def cmd_plan(args) -> int:
 
 
 def cmd_scene(args) -> int:
+    if args.world == "arm":
+        from .sim_commands import arm_scene
+
+        return arm_scene(args)
     import cv2
 
     from ..tasks import blocks as scenes
+
+    args.image_width, args.image_height = args.image_width or 160, args.image_height or 120
 
     blocks = [scenes.Block(args.target, args.x, args.width)] if not args.no_target else []
     for spec in args.distractors or []:
@@ -225,42 +236,6 @@ def cmd_budget(args) -> int:
     from . import budget
 
     return budget.run(args, guard_overrides)
-
-
-def cmd_sim(args) -> int:
-    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering on machines without a display
-    if importlib.util.find_spec("mujoco") is None:  # fail early with a clear message
-        raise UsageError("MuJoCo is not installed; pip install 'rs_vla_guard[sim]'")
-    from ..guard import Guard
-    from ..sim import episodes as simulate
-
-    if args.strip:
-        folder = os.path.dirname(os.path.abspath(args.strip))
-        if not args.strip.lower().endswith((".gif", ".png")) or not os.path.isdir(folder):
-            raise UsageError(f"--strip {args.strip}: must be a .gif or .png file in an existing directory")
-    if args.record:
-        if os.path.exists(args.record) and os.listdir(args.record):
-            raise UsageError(f"--record {args.record}: not an empty directory")
-        os.makedirs(args.record, exist_ok=True)
-    overrides = guard_overrides(args)
-    P.effective(overrides)
-    guard = Guard.from_config(overrides)
-    first_seed = args.seed if args.seed is not None else 0  # --seed (a guard option) seeds the episodes too
-    report = simulate.run(guard, episodes=args.episodes, seed=first_seed, attack=args.attack, eps=args.eps,
-                          max_time_s=args.max_time, pgd_steps=args.pgd_steps, strip_path=args.strip,
-                          recovery_after_s=args.recovery_after, pgd_aim=args.pgd_aim, record_dir=args.record,
-                          progress=lambda line: print(line, file=sys.stderr, flush=True))
-    if args.json:
-        print(json.dumps(report))
-        return 0
-    settings = report["settings"]
-    print(f"{settings['episodes']} episodes from seed {settings['seed']}, attack {settings['attack']} "
-          f"eps {settings['eps']} (radius_threshold {settings['radius_threshold']})")
-    keys = [k for k in report["guarded"] if k != "episodes"]
-    print(f"{'':28} {'guarded':>10} {'unguarded':>10}")
-    for key in keys:
-        print(f"{key:28} {str(report['guarded'][key]):>10} {str(report['unguarded'][key]):>10}")
-    return 0
 
 
 # ---------------------------------------------------------------- entry point
@@ -331,20 +306,29 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--output-std", dest="output_std", type=_positive_float, default=None,
                       help="the command's standard deviation under the noise (for --envelope-width)")
     plan.add_argument("--dimensions", type=_positive_int, default=1, help="dimensions sharing alpha")
+    plan.add_argument("--tube-width", dest="tube_width", type=_positive_float, default=None,
+                      help="plan the samples for a certified chunk tube this wide in every coordinate (with "
+                      "--chunk-steps, --joints and --output-std)")
+    plan.add_argument("--chunk-steps", dest="chunk_steps", type=_positive_int, default=5,
+                      help="executed waypoints per chunk (chunk_execute_steps)")
+    plan.add_argument("--joints", type=_positive_int, default=7, help="joints per waypoint")
     plan.add_argument("--oracle-error", dest="oracle_error", type=_probability, default=0.0)
     plan.add_argument("--n-limit", dest="n_limit", type=int, default=10_000_000)
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(func=cmd_plan)
 
-    scene = sub.add_parser("scene", help="render a 'go to the block' test frame")
+    scene = sub.add_parser("scene", help="render a 'go to the block' test frame (--world arm: 'reach the block')")
+    scene.add_argument("--world", choices=("base", "arm"), default="base",
+                       help="base: the built-in task's renderer; arm: a seeded arm-world table (MuJoCo)")
+    scene.add_argument("--seed", type=int, default=0, help="arm: the table's layout")
     scene.add_argument("--target", default="red")
     scene.add_argument("--x", type=float, default=0.5, help="target centre, fraction of the width")
     scene.add_argument("--width", type=float, default=0.15, help="target width, fraction of the width")
     scene.add_argument("--no-target", action="store_true", help="leave the target block out")
     scene.add_argument("--distractors", nargs="*", help="more blocks as colour:x:width")
     scene.add_argument("--floor", choices=("plain", "textured"), default="plain")
-    scene.add_argument("--image-width", type=int, default=160)
-    scene.add_argument("--image-height", type=int, default=120)
+    scene.add_argument("--image-width", type=int, default=None, help="default 160 (arm: 96)")
+    scene.add_argument("--image-height", type=int, default=None, help="default 120 (arm: 96)")
     scene.add_argument("-o", "--output", required=True)
     scene.set_defaults(func=cmd_scene)
     bench = sub.add_parser("bench", help="speed of certified decisions, as ratios measured in one run")
@@ -360,25 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import budget
     budget.add_parser(sub, add_guard_options, cmd_budget)
 
-    sim = sub.add_parser("sim", help="seeded closed-loop episodes in the MuJoCo arena, guarded vs unguarded")
-    sim.add_argument("--episodes", type=_positive_int, default=10)
-    sim.add_argument("--attack", choices=ATTACKS, default="none")
-    sim.add_argument("--eps", type=_non_negative_float, default=0.0, help="L2 budget in policy-input pixels")
-    sim.add_argument("--max-time", dest="max_time", type=_positive_float, default=40.0,
-                     help="sim seconds per episode")
-    sim.add_argument("--pgd-steps", dest="pgd_steps", type=_positive_int, default=10)
-    sim.add_argument("--pgd-aim", dest="pgd_aim", choices=PGD_AIMS, default="any",
-                     help="PGD aims at any wrong motion (the nearest), at the most harmful one, or (yaw) at the "
-                     "largest change of a continuous policy's executed yaw rate")
-    sim.add_argument("--recovery-after", dest="recovery_after", type=_non_negative_float, default=2.0,
-                     help="sim seconds of consecutive stops before the robot's spin recovery (0 = never)")
-    sim.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
-    sim.add_argument("--record", default=None, metavar="DIR",
-                     help="write every episode as a rosbag2 (MCAP) in DIR: camera, instruction, command, odometry")
-    sim.add_argument("--strip", default=None, metavar="FILE",
-                     help="write the first guarded episode as FILE (.gif animated, .png a strip of 6 steps)")
-    add_guard_options(sim)
-    sim.set_defaults(func=cmd_sim)
+    from . import sim_commands
+    sim_commands.add_parser(sub, add_guard_options)
 
     fleet = sub.add_parser("fleet", help="fleet safety configuration: check limits, render a robot's parameters")
     fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True)

@@ -37,16 +37,22 @@ def wrap(model, processor) -> PI0Policy:
                      device=CPU, model_id="training")
 
 
-def flow_matching_loss(policy: PI0Policy, pixels: torch.Tensor, instructions, commands: torch.Tensor) -> torch.Tensor:
-    """pi0's training loss on a batch whose instructions all have the same token length (one template)."""
+def flow_matching_loss(policy: PI0Policy, pixels: torch.Tensor, instructions, commands: torch.Tensor,
+                       state: torch.Tensor = None) -> torch.Tensor:
+    """pi0's training loss on a batch whose instructions all have the same token length (one template).
+    ``commands``: B x D (every step of the chunk) or B x chunk x D, in robot units (relative to ``state``,
+    B x state dims, when the policy's actions are)."""
     model = policy.model
     batch = pixels.shape[0]
     prompts = [policy._prompt(text) for text in instructions]
     ids = torch.cat([ids for ids, _ in prompts])
     mask = torch.cat([mask for _, mask in prompts])
     pixel_values = policy._normalise(pixels).reshape(batch, 1, 3, *pixels.shape[2:])
-    targets = policy.actions.normalise(commands)[:, None, :].expand(-1, model.config.chunk_size, -1)
-    out = model(state=torch.zeros(batch, model.config.max_state_dim), actions=targets.contiguous(), input_ids=ids,
+    targets = policy.actions.normalise(commands)
+    if targets.ndim == 2:
+        targets = targets[:, None, :].expand(-1, model.config.chunk_size, -1)
+    padded_state = policy._state(state, batch) if state is not None else torch.zeros(batch, model.config.max_state_dim)
+    out = model(state=padded_state, actions=targets.contiguous(), input_ids=ids,
                 attention_mask=mask, pixel_values=pixel_values,
                 pixel_attention_mask=torch.ones(batch, 1, dtype=torch.bool))
     return out.loss

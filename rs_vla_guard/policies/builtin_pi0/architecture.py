@@ -30,19 +30,23 @@ def build_tokenizer():
     return tokenizer
 
 
-def build_processor(tokenizer=None):
+def build_processor(tokenizer=None, *, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE,
+                    chunk_size: int = CHUNK_SIZE, action_stats=ACTION_STATS, state_dim: int = len(ACTION_NAMES)):
+    """pi0's processor for a tiny model (the built-in arm policy passes its own sizes)."""
     from transformers import PI0Processor
     from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
     tokenizer = tokenizer or build_tokenizer()
-    image_processor = SiglipImageProcessorPil(size={"height": IMAGE_SIZE, "width": IMAGE_SIZE},
+    image_processor = SiglipImageProcessorPil(size={"height": image_size, "width": image_size},
                                               image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25])
-    image_processor.image_seq_length = (IMAGE_SIZE // PATCH_SIZE) ** 2
-    return PI0Processor(image_processor=image_processor, tokenizer=tokenizer, max_state_dim=len(ACTION_NAMES),
-                        chunk_size=CHUNK_SIZE, actions_mean=ACTION_STATS["mean"], actions_std=ACTION_STATS["std"])
+    image_processor.image_seq_length = (image_size // patch_size) ** 2
+    return PI0Processor(image_processor=image_processor, tokenizer=tokenizer, max_state_dim=state_dim,
+                        chunk_size=chunk_size, actions_mean=action_stats["mean"], actions_std=action_stats["std"])
 
 
-def build_model(tokenizer, seed: int = 0):
+def build_model(tokenizer, seed: int = 0, *, image_size: int = IMAGE_SIZE, patch_size: int = PATCH_SIZE,
+                chunk_size: int = CHUNK_SIZE, action_dim: int = len(ACTION_NAMES), state_dim: int = len(ACTION_NAMES)):
+    """An untrained tiny pi0 (hidden size 64, two layers in each part)."""
     import torch
     from transformers import PI0Config, PI0ForConditionalGeneration
 
@@ -51,14 +55,14 @@ def build_model(tokenizer, seed: int = 0):
     text = dict(model_type="gemma", hidden_size=HIDDEN_SIZE, num_hidden_layers=LAYERS, intermediate_size=4 * HIDDEN_SIZE,
                 num_attention_heads=2, num_key_value_heads=1, head_dim=head_dim, vocab_size=len(tokenizer))
     vision = dict(model_type="siglip_vision_model", hidden_size=HIDDEN_SIZE, intermediate_size=4 * HIDDEN_SIZE,
-                  num_hidden_layers=LAYERS, num_attention_heads=2, image_size=IMAGE_SIZE, patch_size=PATCH_SIZE,
+                  num_hidden_layers=LAYERS, num_attention_heads=2, image_size=image_size, patch_size=patch_size,
                   vision_use_head=False)
     expert = dict(model_type="gemma", hidden_size=HIDDEN_SIZE, num_hidden_layers=LAYERS,
                   intermediate_size=4 * HIDDEN_SIZE, num_attention_heads=2, num_key_value_heads=1, head_dim=head_dim)
     config = PI0Config(
         vlm_config=dict(model_type="paligemma", text_config=text, vision_config=vision, projection_dim=HIDDEN_SIZE,
                         image_token_id=tokenizer.convert_tokens_to_ids("<image>")),
-        dit_config=expert, chunk_size=CHUNK_SIZE, max_state_dim=len(ACTION_NAMES), max_action_dim=len(ACTION_NAMES),
+        dit_config=expert, chunk_size=chunk_size, max_state_dim=state_dim, max_action_dim=action_dim,
         num_inference_steps=NUM_STEPS)
     return PI0ForConditionalGeneration(config)
 

@@ -1,0 +1,89 @@
+"""The arm issue's acceptance in the arm world: the built-in chunked policy reaches the named block and
+holds when the colour is absent; the guard returns a chunk of K >= 5 waypoints inside its tube; 4 clean
+episodes guarded succeed within one of unguarded; PGD on the chunk at eps = radius_threshold induces no
+executed chunk beyond the tube limits and no joint-limit violation in the guarded arm, while it does
+move the bare policy's chunk beyond them. Full figures: `rs-vla-guard sim --world arm` (README)."""
+import json
+
+import numpy as np
+import pytest
+
+from rs_vla_guard.guard import Guard
+from rs_vla_guard.policies.builtin_arm import PARAMETERS
+from rs_vla_guard.sim import arm
+from rs_vla_guard.sim import arm_episodes
+
+pytestmark = [pytest.mark.sim, pytest.mark.model]
+SEEDS = (200, 201, 202, 203)
+
+
+@pytest.fixture(scope="module")
+def arm_guard():
+    return Guard.from_config(dict(PARAMETERS))
+
+
+@pytest.fixture(scope="module")
+def arm_world():
+    world = arm.ArmWorld()
+    yield world
+    world.close()
+
+
+def test_the_world_kinematics_match_mujoco_and_the_expert_reaches(arm_world):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        q = arm.random_start(rng)
+        arm_world.set_joints(q)
+        assert np.allclose(arm_world.tip(), arm.tip_position(q), atol=1e-6)
+    blocks, target = arm.random_scene(rng, absent_fraction=0.0)
+    arm_world.reset(blocks, arm.HOME)
+    for _ in range(12):
+        arm_world.follow(arm_world.expert(target, 5, 0.1), 0.1)
+        if arm_world.reached(target):
+            break
+    assert arm_world.reached(target)
+    assert not arm_world.outside_limits(arm_world.joints())
+
+
+def test_a_certified_decision_is_a_chunk_of_five_waypoints_inside_its_tube(arm_guard, arm_world):
+    rng = np.random.default_rng(5)
+    blocks, target = arm.random_scene(rng, absent_fraction=0.0)
+    arm_world.reset(blocks, arm.HOME)
+    decision = arm_guard.decide(arm_world.frame(), arm.instruction_for(target), state=arm_world.joints())
+    record = decision.to_dict()
+    assert decision.certified, record
+    chunk = record["chunk"]
+    waypoints, tube = np.asarray(chunk["waypoints"]), np.asarray(chunk["tube"], dtype=float)
+    assert waypoints.shape == (5, 4) and tube.shape == (5, 4, 2) and chunk["joint_names"] == list(arm.JOINTS)
+    assert ((waypoints >= tube[..., 0]) & (waypoints <= tube[..., 1])).all()
+    assert (tube[..., 1] - tube[..., 0]).max() <= 0.25 and chunk["dt_s"] == 0.1
+    json.dumps(record, allow_nan=False)  # what certify --json prints and a replay writes
+
+
+def test_the_named_colour_absent_the_arm_holds(arm_guard, arm_world):
+    rng = np.random.default_rng(9)
+    blocks, target = arm.random_scene(rng, absent_fraction=1.0)
+    arm_world.reset(blocks, arm.HOME)
+    decision = arm_guard.decide(arm_world.frame(), arm.instruction_for(target), state=arm_world.joints())
+    waypoints = np.asarray(decision.chunk["waypoints"])
+    assert np.abs(waypoints - np.asarray(arm.HOME)).max() < 0.02, (decision.reason, waypoints)
+
+
+def test_clean_episodes_guarded_succeed_within_one_of_unguarded(arm_guard, arm_world):
+    runs = {guarded: [arm_episodes.run_episode(arm_guard, arm_world, seed, guarded=guarded) for seed in SEEDS]
+            for guarded in (True, False)}
+    guarded, unguarded = (arm_episodes.summarise(runs[g]) for g in (True, False))
+    assert unguarded["successes"] >= 3, runs[False]
+    assert guarded["successes"] >= unguarded["successes"] - 1, runs[True]
+    assert guarded["joint_limit_violations"] == 0
+
+
+def test_pgd_on_the_chunk_moves_the_bare_policy_beyond_the_tube_limits_but_never_the_guarded_arm(arm_guard,
+                                                                                                   arm_world):
+    eps = arm_guard.params["radius_threshold"]
+    options = dict(attack="pgd", eps=eps, max_decisions=3, pgd_steps=10)
+    guarded = arm_episodes.run_episode(arm_guard, arm_world, SEEDS[0], guarded=True, **options)
+    unguarded = arm_episodes.run_episode(arm_guard, arm_world, SEEDS[0], guarded=False, **options)
+    assert guarded.attack_l2_max <= eps + 1e-6 and unguarded.attack_l2_max <= eps + 1e-6
+    assert unguarded.induced > 0, unguarded
+    assert guarded.induced == 0 and guarded.joint_limit_violations == 0, guarded
