@@ -53,20 +53,11 @@ class AttackMixin:
             raise PolicyError(f"policy {self.policy.model_id} ({self.mode} mode) offers no differentiable command")
         if dimension not in self.dimensions:
             raise PolicyError(f"policy {self.policy.model_id} has no action dimension {dimension!r}")
-        column, device = self.dimensions.index(dimension), self.policy.device
-        draws = ATTACK_SMOOTHING_DRAWS if smoothed else ATTACK_NOISE_DRAWS
-        sigma = self.params["sigma"]
+        column = self.dimensions.index(dimension)
 
         def command(pixels: torch.Tensor) -> torch.Tensor:
-            count = pixels.shape[0]
-            copies = pixels.to(device).repeat_interleave(draws, dim=0)
-            if smoothed:
-                copies = copies + sigma * torch.randn(copies.shape, device=device, generator=self._fixed_noise())
-            copy_state = None if state is None else state.to(device).repeat_interleave(draws, dim=0)
-            with self.policy.full_precision():  # int8 layers have no gradients
-                actions = self.oracle.reduce(self.policy.actions_with_grad(copies, instruction, copy_state,
-                                                                           generator=self._fixed_noise()))
-            return actions[:, column].reshape(count, draws).mean(dim=1)
+            actions = self.oracle.reduce(self._expected_outputs(pixels, instruction, state, smoothed))
+            return actions[..., column]
         return command
 
     def attack_chunk(self, instruction: str, *, smoothed: bool, state: Optional[torch.Tensor] = None
@@ -77,20 +68,26 @@ class AttackMixin:
         the policy's own noise only."""
         if self.chunk_rules is None or not self.policy.differentiable:
             raise PolicyError(f"policy {self.policy.model_id} offers no differentiable action chunk")
-        device, steps = self.policy.device, self.chunk_rules.steps
-        draws = ATTACK_SMOOTHING_DRAWS if smoothed else ATTACK_NOISE_DRAWS
-        sigma = self.params["sigma"]
+        steps = self.chunk_rules.steps
+        return lambda pixels: self._expected_outputs(pixels, instruction, state, smoothed)[:, :steps]
 
-        def chunk(pixels: torch.Tensor) -> torch.Tensor:
-            count = pixels.shape[0]
-            copies = pixels.to(device).repeat_interleave(draws, dim=0)
-            if smoothed:
-                copies = copies + sigma * torch.randn(copies.shape, device=device, generator=self._fixed_noise())
-            copy_state = None if state is None else state.to(device).expand(count, -1).repeat_interleave(draws, dim=0)
-            with self.policy.full_precision():  # int8 layers have no gradients
-                actions = self.policy.actions_with_grad(copies, instruction, copy_state, generator=self._fixed_noise())
-            return actions[:, :steps].reshape(count, draws, steps, -1).mean(dim=1)
-        return chunk
+    def _expected_outputs(self, pixels: torch.Tensor, instruction: str, state: Optional[torch.Tensor],
+                          smoothed: bool) -> torch.Tensor:
+        """B inputs -> B x chunk x D actions, differentiable, each the mean over fixed draws: of the guard's
+        Gaussian noise and the policy's own (``smoothed``: ``ATTACK_SMOOTHING_DRAWS``), or of the policy's own
+        noise alone (``ATTACK_NOISE_DRAWS``)."""
+        device, count = self.policy.device, pixels.shape[0]
+        draws = ATTACK_SMOOTHING_DRAWS if smoothed else ATTACK_NOISE_DRAWS
+        copies = pixels.to(device).repeat_interleave(draws, dim=0)
+        if smoothed:
+            copies = copies + self.params["sigma"] * torch.randn(copies.shape, device=device,
+                                                                 generator=self._fixed_noise())
+        copy_state = None if state is None else state.to(device).expand(count, -1).repeat_interleave(draws, dim=0)
+        with self.policy.full_precision():  # int8 layers have no gradients
+            actions = self.policy.actions_with_grad(copies, instruction, copy_state, generator=self._fixed_noise())
+        if actions.ndim == 2:  # single-step policies
+            actions = actions[:, None]
+        return actions.reshape(count, draws, *actions.shape[1:]).mean(dim=1)
 
     def _fixed_noise(self) -> torch.Generator:
         """A generator seeded alike on every call: a policy's own noise held fixed (sensitivity, attacks)."""

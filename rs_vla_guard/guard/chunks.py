@@ -37,18 +37,12 @@ class ChunkMixin:
 
     def _chunk_tube(self, sampler: NoisySampler, chunks: List[torch.Tensor],
                     out_of_time: Optional[Callable[[], bool]], hypotheses: int) -> Optional[certification.ChunkTube]:
-        """The tube at ``radius_threshold`` from the first ``envelope_samples`` noisy chunks of the decision (a
-        count fixed in advance, drawn on when the class test stopped sooner); None when the deadline comes first."""
+        """The tube at ``radius_threshold`` from the first ``envelope_samples`` noisy chunks of the decision
+        (:meth:`_fixed_count`); None when the deadline comes first."""
         p = self.params
-        needed = p["envelope_samples"]
-        have = sum(int(rows.shape[0]) for rows in chunks)
-        while have < needed:
-            if out_of_time is not None and out_of_time():
-                return None
-            size = min(self.batch_size, needed - have)
-            sampler(size)
-            have += size
-        samples = torch.cat(chunks)[:needed].to("cpu", torch.float64).numpy()
+        samples = self._fixed_count(sampler, chunks, p["envelope_samples"], out_of_time)
+        if samples is None:
+            return None
         steps = self.chunk_rules.steps
         return certification.certify_tube(samples, steps, p["radius_threshold"], p["sigma"], p["alpha"],
                                           joint_names=self.dimensions, hypotheses=hypotheses - steps * len(self.dimensions))

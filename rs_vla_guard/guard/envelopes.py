@@ -65,17 +65,25 @@ class EnvelopeMixin:
         sooner): a count fixed in advance, so the order-statistic bounds hold whatever the class test did.
         None when the deadline comes first."""
         p = self.params
-        needed = p["envelope_samples"]
-        have = sum(int(rows.shape[0]) for rows in vectors)
+        samples = self._fixed_count(sampler, vectors, p["envelope_samples"], out_of_time)
+        if samples is None:
+            return None
+        return certification.certify_envelopes(samples, p["radius_threshold"], p["sigma"], p["alpha"],
+                                               names=self.dimensions, hypotheses=hypotheses - len(self.dimensions))
+
+    def _fixed_count(self, sampler: NoisySampler, records: List[torch.Tensor], needed: int,
+                     out_of_time: Optional[Callable[[], bool]]) -> Optional[np.ndarray]:
+        """The decision's first ``needed`` recorded outputs (float64), drawing batches on when the class test
+        stopped sooner: a count fixed in advance keeps order-statistic bounds valid whatever the test did.
+        None when the deadline comes first."""
+        have = sum(int(rows.shape[0]) for rows in records)
         while have < needed:
             if out_of_time is not None and out_of_time():
                 return None
             size = min(self.batch_size, needed - have)
             sampler(size)
             have += size
-        samples = torch.cat(vectors)[:needed].to("cpu", torch.float64).numpy()
-        return certification.certify_envelopes(samples, p["radius_threshold"], p["sigma"], p["alpha"],
-                                               names=self.dimensions, hypotheses=hypotheses - len(self.dimensions))
+        return torch.cat(records)[:needed].to("cpu", torch.float64).numpy()
 
     def _command(self, label: str, clean_vector: Optional[Sequence[float]],
                  median_vector: Optional[Sequence[float]] = None):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 
 import numpy as np
 import rclpy
@@ -29,7 +28,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from ..sim import arm
 from . import messages, qos
-from .executors import spin_with_worker
+from .executors import run_paced, spin_with_worker
 
 
 class ArmSimNode(Node):
@@ -76,27 +75,12 @@ class ArmSimNode(Node):
             self.trajectories += 1
 
     def run(self) -> None:
-        """The simulation loop (its own thread): follow, publish, pace to ``real_time_factor``."""
-        period = 1.0 / self.get_parameter("camera_rate_hz").value
-        factor = self.get_parameter("real_time_factor").value
-        duration = self.get_parameter("duration_s").value
-        started = time.monotonic()
-        try:
-            self._publish_state()
-            while rclpy.ok() and not self.done.is_set() and (duration <= 0 or self.world.time < duration):
-                with self._lock:
-                    self.world.track(self.follower, period)
-                self._publish_state()
-                if factor > 0:
-                    ahead = self.world.time / factor - (time.monotonic() - started)
-                    if ahead > 0:
-                        time.sleep(ahead)
-        except Exception:
-            if rclpy.ok() and not self.done.is_set():
-                raise
-        finally:
-            self.world.close()  # the GL context belongs to this thread
-            self.done.set()
+        """The simulation loop (its own thread, :func:`~.executors.run_paced`)."""
+        def advance(period: float) -> None:
+            with self._lock:
+                self.world.track(self.follower, period)
+
+        run_paced(self, advance, self._publish_state, lambda: self.world.time, self.world.close)
 
     def _publish_state(self) -> None:
         stamp = messages.stamp_from_seconds(self.world.time)

@@ -7,6 +7,7 @@ callback from one single-threaded executor.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 import rclpy
@@ -48,3 +49,31 @@ def spin_with_worker(node, work: Callable[[], None], stop: threading.Event, name
         worker.join(timeout=5)
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def run_paced(node, advance: Callable[[float], None], publish: Callable[[], None], sim_time: Callable[[], float],
+              close: Callable[[], None]) -> None:
+    """A simulation node's loop, on its own thread: publish, then ``advance(period)`` of sim time and publish
+    again, kept to the node's ``real_time_factor`` (<= 0: as fast as possible), until ``duration_s`` of sim
+    time (0: forever), ROS shuts down or ``node.done`` is set; ``close()`` at the end, on this thread (a
+    renderer's GL context belongs to the thread that made it)."""
+    period = 1.0 / node.get_parameter("camera_rate_hz").value
+    factor = node.get_parameter("real_time_factor").value
+    duration = node.get_parameter("duration_s").value
+    started = time.monotonic()
+    try:
+        publish()
+        while rclpy.ok() and not node.done.is_set() and (duration <= 0 or sim_time() < duration):
+            advance(period)
+            publish()
+            if factor > 0:
+                ahead = sim_time() / factor - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+    except Exception:
+        if rclpy.ok() and not node.done.is_set():
+            raise
+        # ROS shut down (SIGINT/SIGTERM) while publishing: the end of the run, not an error
+    finally:
+        close()
+        node.done.set()

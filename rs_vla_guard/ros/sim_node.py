@@ -17,7 +17,6 @@ import json
 import math
 import sys
 import threading
-import time
 
 import numpy as np
 import rclpy
@@ -31,7 +30,7 @@ from std_msgs.msg import String
 from ..sim.world import World, random_episode
 from ..tasks.blocks import instruction_for
 from . import messages, qos
-from .executors import spin_with_worker
+from .executors import run_paced, spin_with_worker
 
 
 class SimNode(Node):
@@ -64,32 +63,18 @@ class SimNode(Node):
             self._command = (linear_x, angular_z, self.world.time)
 
     def run(self) -> None:
-        """The simulation loop (its own thread): step, publish, pace to ``real_time_factor``."""
-        period = 1.0 / self.get_parameter("camera_rate_hz").value
-        factor = self.get_parameter("real_time_factor").value
-        duration = self.get_parameter("duration_s").value
+        """The simulation loop (its own thread, :func:`~.executors.run_paced`): a command older than
+        ``command_timeout_s`` of sim time counts as zero."""
         timeout = self.get_parameter("command_timeout_s").value
-        started = time.monotonic()
-        try:
-            self._publish_state()
-            while rclpy.ok() and not self.done.is_set() and (duration <= 0 or self.world.time < duration):
-                with self._lock:
-                    linear_x, angular_z, received = self._command
-                if self.world.time - received > timeout:
-                    linear_x = angular_z = 0.0
-                self.world.step(linear_x, angular_z, period)
-                self._publish_state()
-                if factor > 0:
-                    ahead = self.world.time / factor - (time.monotonic() - started)
-                    if ahead > 0:
-                        time.sleep(ahead)
-        except Exception:
-            if rclpy.ok() and not self.done.is_set():
-                raise
-            # ROS shut down (SIGINT/SIGTERM) while publishing: the end of the run, not an error
-        finally:
-            self.world.close()  # the GL context belongs to this thread
-            self.done.set()
+
+        def advance(period: float) -> None:
+            with self._lock:
+                linear_x, angular_z, received = self._command
+            if self.world.time - received > timeout:
+                linear_x = angular_z = 0.0
+            self.world.step(linear_x, angular_z, period)
+
+        run_paced(self, advance, self._publish_state, lambda: self.world.time, self.world.close)
 
     def _publish_state(self) -> None:
         now = self.world.time

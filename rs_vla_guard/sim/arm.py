@@ -7,7 +7,8 @@ on the table the right answer is to hold.
 Kinematics (joint angles in rad): ``base_yaw`` about the vertical; ``shoulder``, ``elbow`` and ``wrist``
 pitch the upper arm, forearm and hand forwards from straight up. The expert (:func:`expert_chunk`) solves
 the inverse kinematics of the hover point with the hand pointing down (:func:`reach_pose`) and moves
-every joint towards it at most ``EXPERT_SPEED`` rad/s: what the built-in arm policy is trained on.
+every joint towards it (a share of the remaining distance per step, at most ``EXPERT_SPEED`` rad/s): what
+the built-in arm policy is trained on.
 
 Joints follow a chunk as a position-controlled arm follows a joint trajectory (linear interpolation
 between waypoints, the joint_trajectory_controller's default for positions only); rendering needs
@@ -34,6 +35,7 @@ BLOCK_SLOTS = 3
 HOVER_M = 0.02  # the reach point is this far above the block's top
 REACH_DISTANCE_M = 0.05
 EXPERT_SPEED = 0.8  # rad/s, per joint
+EXPERT_GAIN = 0.15  # share of the remaining distance each 0.1 s step closes
 WORKSPACE = ((0.18, 0.38), (-0.8, 0.8))  # block placement: distance from the base (m), bearing (rad)
 
 
@@ -71,14 +73,16 @@ def tip_position(q: Sequence[float]) -> Tuple[float, float, float]:
 
 
 def expert_chunk(q: Sequence[float], goal: Optional[Sequence[float]], steps: int, dt: float,
-                 speed: float = EXPERT_SPEED) -> np.ndarray:
-    """steps x 4 joint positions from ``q`` towards ``goal`` (joint angles), each joint at most
+                 speed: float = EXPERT_SPEED, gain: float = EXPERT_GAIN) -> np.ndarray:
+    """steps x 4 joint positions from ``q`` towards ``goal`` (joint angles): each step closes ``gain`` of
+    the remaining distance (smooth near the goal, where precision matters), and no joint moves more than
     ``speed * dt`` per step; holding at ``q`` when there is no goal."""
     q = np.asarray(q, dtype=np.float64)
     if goal is None:
         return np.repeat(q[None], steps, axis=0)
+    share = 1.0 - (1.0 - gain) ** np.arange(1, steps + 1)[:, None]
     reach = speed * dt * np.arange(1, steps + 1)[:, None]
-    return q + np.clip(np.asarray(goal, dtype=np.float64) - q, -reach, reach)
+    return q + np.clip(share * (np.asarray(goal, dtype=np.float64) - q), -reach, reach)
 
 
 class ArmWorld:

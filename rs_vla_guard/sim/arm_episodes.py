@@ -20,18 +20,26 @@ expected smoothed chunk, the bare policy's own, pushed as far from the clean one
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
 
 from ..attacks import ATTACKS, CHUNK_AIM, Attacker, attack_objective
+from ..guard import certificate_values
+from ..replay.bags import BagWriter
+from ..replay.timeline import NS, frame_seed
 from ..sampling import frame_to_input, make_generator
 from ..settings.chunks import tube_limit
 from . import arm
+from .episodes import BAG_START_NS, both_conditions
 
 CLEAN_MEDIAN_SAMPLES = 256  # noisy chunks of the clean frame's smoothed median chunk
+# What ``sim --world arm --record`` writes per decision (sim time from BAG_START_NS): the camera frame the
+# arm saw, the joint states, the instruction, and, guarded, the certificate (with the chunk and its tube).
+RECORDED_TOPICS = {"image": "/camera/image", "instruction": "/instruction", "joint_states": "/joint_states",
+                   "certificate": "/guard/certificate"}
 
 
 @dataclass
@@ -75,9 +83,12 @@ def _smoothed_chunk(guard, pixels: torch.Tensor, instruction: str, state: torch.
 
 def run_episode(guard, world: arm.ArmWorld, seed: int, *, guarded: bool, attack: str = "none", eps: float = 0.0,
                 max_decisions: int = 10, pgd_steps: int = 10,
-                on_step: Optional[Callable[[arm.ArmWorld, np.ndarray, str], None]] = None) -> ArmEpisodeResult:
+                on_step: Optional[Callable[[arm.ArmWorld, np.ndarray, str], None]] = None,
+                bag: Optional[BagWriter] = None, bag_name: str = "") -> ArmEpisodeResult:
     """One seeded episode (the named block is on the table); ``on_step(world, frame seen, action)`` before
-    each chunk is executed."""
+    each chunk is executed. With ``bag``, the episode is recorded (:data:`RECORDED_TOPICS`) and every
+    guarded decision draws its noise from the replay's per-frame seed, so ``rs-vla-guard replay`` with the
+    same parameters and ``--state-topic /joint_states`` reproduces the recorded certificates and chunks."""
     if attack not in ATTACKS:
         raise ValueError(f"unknown attack {attack!r}; choose one of {', '.join(ATTACKS)}")
     rng = np.random.default_rng(seed)
@@ -89,8 +100,11 @@ def run_episode(guard, world: arm.ArmWorld, seed: int, *, guarded: bool, attack:
     attacker = Attacker(attack, eps, pgd_steps=pgd_steps, pgd_aim=CHUNK_AIM, seed=seed + 1)
     limits = np.array([tube_limit(rules.tube_limits, joint) for joint in guard.dimensions])
     result = ArmEpisodeResult(seed, target, guarded, attack, eps)
+    if bag is not None:
+        bag.string(RECORDED_TOPICS["instruction"], BAG_START_NS, instruction)
     for index in range(max_decisions):
         q = world.joints()
+        stamp_ns = BAG_START_NS + int(round(world.time * NS)) + 1  # after the instruction
         state = torch.tensor(q, dtype=torch.float32)[None]
         frame = world.frame()
         clean = torch.from_numpy(frame_to_input(frame, guard.policy.input_size))
@@ -100,8 +114,17 @@ def run_episode(guard, world: arm.ArmWorld, seed: int, *, guarded: bool, attack:
                 if attack == "pgd" else None
             seen, achieved = attacker.perturb(clean, scores=scores)
         result.attack_l2_max = max(result.attack_l2_max, achieved)
+        if bag is not None:  # the state first: the replay pairs a frame with the latest state at its time
+            bag.joint_state(RECORDED_TOPICS["joint_states"], stamp_ns, list(arm.JOINTS), [float(v) for v in q])
+            bag.image(RECORDED_TOPICS["image"], stamp_ns + 1, np.asarray(seen, np.uint8))
         if guarded:
+            if bag is not None:
+                guard.generator.manual_seed(frame_seed(guard.params["seed"], bag_name, RECORDED_TOPICS["image"], index))
             decision = guard.decide(seen, instruction, state=q)
+            if bag is not None:
+                bag.certificate(RECORDED_TOPICS["certificate"], stamp_ns + 2, "guard: certificate", decision.action,
+                                decision.certified, certificate_values(decision.to_dict(), image_age_s=0.0),
+                                decision.model_id)
             certified = decision.certified
             waypoints = np.asarray(decision.chunk["waypoints"], dtype=np.float64) if certified else None
             reference = _smoothed_chunk(guard, clean, instruction, state, seed * 1009 + index) \
@@ -154,35 +177,29 @@ def summarise(results: List[ArmEpisodeResult]) -> Dict[str, object]:
 
 def run(guard, *, episodes: int, seed: int, attack: str, eps: float,
         progress: Callable[[str], None] = lambda line: None, strip_path: Optional[str] = None,
-        **episode_options) -> Dict[str, object]:
-    """Guarded and unguarded arms on the same seeded episodes: settings, both summaries and the episodes;
-    with ``strip_path`` the first guarded episode is also written as a GIF/PNG strip."""
+        record_dir: Optional[str] = None, **episode_options) -> Dict[str, object]:
+    """Guarded and unguarded arms on the same seeded episodes (:func:`.episodes.both_conditions`): settings,
+    both summaries and the episodes."""
     from .recording import ArmStripRecorder
 
     world = arm.ArmWorld()
-    out: Dict[str, object] = {"settings": {"world": "arm", "episodes": episodes, "seed": seed, "attack": attack,
-                                           "eps": eps, "radius_threshold": guard.params["radius_threshold"],
-                                           "sigma": guard.params["sigma"], "model_id": guard.policy.model_id,
-                                           "chunk_execute_steps": guard.chunk_rules.steps,
-                                           "chunk_tube_limits": guard.params["chunk_tube_limits"]}}
+    settings = {"world": "arm", "episodes": episodes, "seed": seed, "attack": attack, "eps": eps,
+                "radius_threshold": guard.params["radius_threshold"], "sigma": guard.params["sigma"],
+                "model_id": guard.policy.model_id, "chunk_execute_steps": guard.chunk_rules.steps,
+                "chunk_tube_limits": guard.params["chunk_tube_limits"]}
+
+    def run_one(episode_seed, guarded, recorder, bag, name):
+        return run_episode(guard, world, episode_seed, guarded=guarded, attack=attack, eps=eps, on_step=recorder,
+                           bag=bag, bag_name=name, **episode_options)
+
+    def describe(result):
+        return (f"{'reached' if result.success else 'not reached'} after {result.decisions} decisions, stopped "
+                f"{result.stops}, induced {result.induced}, joint-limit violations {result.joint_limit_violations}")
+
     try:
-        for guarded in (True, False):
-            label = "guarded" if guarded else "unguarded"
-            results = []
-            for episode in range(episodes):
-                recorder = ArmStripRecorder() if strip_path and guarded and episode == 0 else None
-                result = run_episode(guard, world, seed + episode, guarded=guarded, attack=attack, eps=eps,
-                                     on_step=recorder, **episode_options)
-                if recorder is not None:
-                    recorder.write(strip_path)
-                    progress(f"wrote {strip_path} ({len(recorder.frames)} decisions)")
-                results.append(result)
-                progress(f"{label} episode {episode + 1}/{episodes} (seed {seed + episode}, {result.target}): "
-                         f"{'reached' if result.success else 'not reached'} after {result.decisions} decisions, "
-                         f"stopped {result.stops}, induced {result.induced}, "
-                         f"joint-limit violations {result.joint_limit_violations}")
-            out[label] = summarise(results)
-            out[f"{label}_episodes"] = [asdict(r) for r in results]
+        return {"settings": settings, **both_conditions(run_one, episodes=episodes, seed=seed, summarise=summarise,
+                                                        describe=describe, recorder_type=ArmStripRecorder,
+                                                        progress=progress, strip_path=strip_path,
+                                                        record_dir=record_dir)}
     finally:
         world.close()
-    return out

@@ -275,40 +275,59 @@ def summarise(results: List[EpisodeResult]) -> Dict[str, object]:
     }
 
 
+def both_conditions(run_one: Callable, *, episodes: int, seed: int, summarise: Callable, describe: Callable,
+                    recorder_type=StripRecorder, progress: Callable[[str], None] = lambda line: None,
+                    strip_path: Optional[str] = None, record_dir: Optional[str] = None) -> Dict[str, object]:
+    """Guarded, then unguarded, runs of the same seeded episodes (``run_one(seed, guarded, recorder, bag,
+    bag_name)``): each condition's summary and episodes. With ``strip_path``, the first guarded episode is also
+    written as a GIF/PNG strip; with ``record_dir``, every episode as a rosbag2 (MCAP)
+    ``<guarded|unguarded>_seed<seed>`` in it. Shared by the arena's and the arm world's episodes."""
+    out: Dict[str, object] = {}
+    for guarded in (True, False):
+        label = "guarded" if guarded else "unguarded"
+        results = []
+        for episode in range(episodes):
+            recorder = recorder_type() if strip_path and guarded and episode == 0 else None
+            name = f"{label}_seed{seed + episode:04d}"
+            bag = BagWriter(os.path.join(record_dir, name)) if record_dir else None
+            try:
+                result = run_one(seed + episode, guarded, recorder, bag, name)
+            finally:
+                if bag is not None:
+                    bag.close()
+            if recorder is not None:
+                recorder.write(strip_path)
+                progress(f"wrote {strip_path} ({len(recorder.frames)} steps)")
+            results.append(result)
+            progress(f"{label} episode {episode + 1}/{episodes} (seed {seed + episode}, {result.target}): "
+                     f"{describe(result)}")
+        out[label] = summarise(results)
+        out[f"{label}_episodes"] = [asdict(r) for r in results]
+    return out
+
+
 def run(guard, *, episodes: int, seed: int, attack: str, eps: float,
         progress: Callable[[str], None] = lambda line: None, strip_path: Optional[str] = None,
         record_dir: Optional[str] = None, **episode_options) -> Dict[str, object]:
-    """Guarded and unguarded runs of the same seeded episodes; returns the settings, both summaries and
-    the episodes. With ``strip_path``, the first guarded episode is also written as a GIF/PNG strip; with
-    ``record_dir``, every episode as a rosbag2 (MCAP) ``<guarded|unguarded>_seed<seed>`` in it."""
+    """Guarded and unguarded runs of the same seeded episodes (:func:`both_conditions`): the settings, both
+    summaries and the episodes."""
     world = World()
-    out: Dict[str, object] = {"settings": {"episodes": episodes, "seed": seed, "attack": attack, "eps": eps,
-                                           "radius_threshold": guard.params["radius_threshold"],
-                                           "sigma": guard.params["sigma"], "model_id": guard.policy.model_id}}
+    settings = {"episodes": episodes, "seed": seed, "attack": attack, "eps": eps,
+                "radius_threshold": guard.params["radius_threshold"], "sigma": guard.params["sigma"],
+                "model_id": guard.policy.model_id}
+
+    def run_one(episode_seed, guarded, recorder, bag, name):
+        return run_episode(guard, world, episode_seed, guarded=guarded, attack=attack, eps=eps, on_step=recorder,
+                           bag=bag, bag_name=name, **episode_options)
+
+    def describe(result):
+        outcome = 'reached' if result.reached_target else 'WRONG BLOCK' if result.reached_wrong else 'not reached'
+        return (f"{outcome} in {result.steps} steps, stopped {result.stopped_steps}, induced {result.induced_actions},"
+                f" recoveries {result.recoveries}")
+
     try:
-        for guarded in (True, False):
-            label = "guarded" if guarded else "unguarded"
-            results = []
-            for episode in range(episodes):
-                recorder = StripRecorder() if strip_path and guarded and episode == 0 else None
-                name = f"{label}_seed{seed + episode:04d}"
-                bag = BagWriter(os.path.join(record_dir, name)) if record_dir else None
-                try:
-                    result = run_episode(guard, world, seed + episode, guarded=guarded, attack=attack, eps=eps,
-                                         on_step=recorder, bag=bag, bag_name=name, **episode_options)
-                finally:
-                    if bag is not None:
-                        bag.close()
-                if recorder is not None:
-                    recorder.write(strip_path)
-                    progress(f"wrote {strip_path} ({len(recorder.frames)} steps)")
-                results.append(result)
-                progress(f"{label} episode {episode + 1}/{episodes} (seed {seed + episode}, {result.target}): "
-                         f"{'reached' if result.reached_target else 'WRONG BLOCK' if result.reached_wrong else 'not reached'}"
-                         f" in {result.steps} steps, stopped {result.stopped_steps}, induced {result.induced_actions},"
-                         f" recoveries {result.recoveries}")
-            out[label] = summarise(results)
-            out[f"{label}_episodes"] = [asdict(r) for r in results]
+        return {"settings": settings, **both_conditions(run_one, episodes=episodes, seed=seed, summarise=summarise,
+                                                        describe=describe, progress=progress, strip_path=strip_path,
+                                                        record_dir=record_dir)}
     finally:
         world.close()
-    return out

@@ -30,8 +30,6 @@ def cmd_sim(args) -> int:
         if not args.strip.lower().endswith((".gif", ".png")) or not os.path.isdir(folder):
             raise UsageError(f"--strip {args.strip}: must be a .gif or .png file in an existing directory")
     arm = args.world == "arm"
-    if arm and args.record:
-        raise UsageError("--record: the arm world is not recorded yet (the base world is)")
     if args.record:
         if os.path.exists(args.record) and os.listdir(args.record):
             raise UsageError(f"--record {args.record}: not an empty directory")
@@ -52,7 +50,7 @@ def cmd_sim(args) -> int:
 
         report = arm_episodes.run(guard, episodes=args.episodes, seed=first_seed, attack=args.attack, eps=args.eps,
                                   pgd_steps=args.pgd_steps, strip_path=args.strip, progress=progress,
-                                  max_decisions=args.max_decisions)
+                                  max_decisions=args.max_decisions, record_dir=args.record)
     else:
         from ..sim import episodes as simulate
 
@@ -121,8 +119,8 @@ def add_parser(sub, add_guard_options) -> None:
                      help="base: sim seconds of consecutive stops before the robot's spin recovery (0 = never)")
     sim.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     sim.add_argument("--record", default=None, metavar="DIR",
-                     help="base: write every episode as a rosbag2 (MCAP) in DIR: camera, instruction, command, "
-                     "odometry")
+                     help="write every episode as a rosbag2 (MCAP) in DIR: camera, instruction, and command and "
+                     "odometry (base) or joint states (arm); guarded, the certificates")
     sim.add_argument("--strip", default=None, metavar="FILE",
                      help="write the first guarded episode as FILE (.gif animated, .png a strip of 6 steps)")
     add_guard_options(sim)

@@ -27,7 +27,7 @@ from ..policies.builtin_arm import architecture as arch
 from ..policies.pi0 import ActionStats, PI0Policy
 from ..sampling import frame_to_input
 from .builtin_pi0 import flow_matching_loss
-from .data import NOISE_LEVELS, curriculum_at, optimisation_step, optimiser_and_schedule
+from .data import NOISE_LEVELS, curriculum_at, optimisation_step, optimiser_and_schedule, save_model
 
 CPU = torch.device("cpu")
 CAMERA = (96, 96)  # the sim's camera frame; the guard resizes it to the policy's 48x48
@@ -109,13 +109,6 @@ def evaluate(policy: PI0Policy, views: ArmViews, sigma: float = 0.25, seed: int 
     return errors
 
 
-def save(model, processor, out: str) -> None:
-    model.eval()
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    arch.save_stats(out)
-    model.train()
-
 
 def save_probes(out: str, seed: int) -> None:
     """Eight arm-world frames with their instructions (every colour, one absent) for the guard's start-up checks."""
@@ -135,7 +128,7 @@ def save_probes(out: str, seed: int) -> None:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--steps", type=int, default=12000)
     parser.add_argument("--views", type=int, default=8000)
     parser.add_argument("--binding-views", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=64)
@@ -173,10 +166,10 @@ def main(argv=None):
             model.eval()
             print(f"eval step {step}: last-step error (rad) {evaluate(policy, heldout)}", flush=True)
             model.train()
-            save(model, processor, args.out)
+            save_model(model, processor, args.out, arch.save_stats)
     model.eval()
     errors = evaluate(policy, heldout)
-    save(model, processor, args.out)
+    save_model(model, processor, args.out, arch.save_stats)
     save_probes(args.out, args.seed + 30_000)
     report = {"steps": args.steps, "views": args.views, "binding_views": args.binding_views,
               "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "noise_levels": NOISE_LEVELS,

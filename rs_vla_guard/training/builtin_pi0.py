@@ -23,7 +23,7 @@ import torch
 from ..oracles import BinningOracle
 from ..tasks import blocks as scenes
 from .data import (NOISE_LEVELS, TEMPLATES, curriculum_at, heldout_scenes, optimisation_step,
-                            optimiser_and_schedule, render_batch, training_and_heldout_views)
+                            optimiser_and_schedule, render_batch, training_and_heldout_views, save_model)
 from ..policies.pi0 import ActionStats, PI0Policy
 from ..policies.builtin_pi0 import MODEL_DIR
 from ..policies.builtin_pi0 import architecture as arch
@@ -135,9 +135,9 @@ def main(argv=None):
         running = optimisation_step(loss, model, optimiser, schedule, running, step, started)
         if step % args.eval_every == 0 and step != args.steps:
             report_accuracy(step)
-            save(model, processor, args.out)  # a usable checkpoint at every evaluation
+            save_model(model, processor, args.out, arch.save_stats)  # a usable checkpoint at every evaluation
     figures = report_accuracy(args.steps)
-    save(model, processor, args.out)
+    save_model(model, processor, args.out, arch.save_stats)
     report = {
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed, "init": args.init,
         "curriculum_steps": args.curriculum_steps, "noise_levels": NOISE_LEVELS, "sim_views": args.sim_views,
@@ -152,13 +152,6 @@ def main(argv=None):
         json.dump(report, handle, indent=2)
     print(json.dumps(report, indent=2))
 
-
-def save(model, processor, out: str) -> None:
-    model.eval()
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    arch.save_stats(out)
-    model.train()
 
 
 if __name__ == "__main__":

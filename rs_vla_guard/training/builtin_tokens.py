@@ -27,7 +27,7 @@ from ..tasks import blocks as scenes
 from ..policies.action_tokens import ActionTokenVLM
 from ..policies.builtin import MODEL_DIR as BUILTIN_DIR
 from .data import (NOISE_LEVELS, TEMPLATES, curriculum_at, heldout_scenes, optimisation_step,
-                            optimiser_and_schedule, render_batch)
+                            optimiser_and_schedule, render_batch, save_model)
 from ..policies.statistics import ActionStats
 from ..policies.builtin_tokens import MODEL_DIR
 from ..policies.builtin_tokens import architecture as arch
@@ -94,14 +94,6 @@ def evaluate(model, processor, inputs, instructions, truths, sigma=0.25, seed=0)
     return tuple(figures)
 
 
-def save(model, processor, out: str) -> None:
-    model.eval()
-    os.makedirs(out, exist_ok=True)
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    arch.save_stats(out)
-    model.train()
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -140,9 +132,9 @@ def main(argv=None):
         running = optimisation_step(loss, model, optimiser, schedule, running, step, started)
         if step % args.eval_every == 0 and step != args.steps:
             print(f"eval step {step}: (clean, noisy 0.25) {evaluate(model, processor, *heldout)}", flush=True)
-            save(model, processor, args.out)  # a usable checkpoint at every evaluation
+            save_model(model, processor, args.out, arch.save_stats)  # a usable checkpoint at every evaluation
     figures = evaluate(model, processor, *heldout)
-    save(model, processor, args.out)
+    save_model(model, processor, args.out, arch.save_stats)
     report = {
         "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "seed": args.seed,
         "init": os.path.relpath(args.init) if args.init else None, "label_bins": args.label_bins,

@@ -135,6 +135,19 @@ def optimisation_step(loss: torch.Tensor, model, optimiser, schedule, running, s
     return running
 
 
+def save_model(model, processor, out: str, save_stats) -> None:
+    """Weights, processor and ``save_stats(out)``'s statistics, for ``from_pretrained`` (a checkpoint at
+    every evaluation, so a run cut short leaves a usable model)."""
+    import os
+
+    model.eval()
+    os.makedirs(out, exist_ok=True)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    save_stats(out)
+    model.train()
+
+
 def heldout_scenes(seed: int, count: int):
     """(inputs count x 3 x 64 x 64, instructions, ground-truth actions) of clear renderer scenes (margin 0.05)
     from a seed training does not draw from: what the continuous policies' training scripts evaluate on."""

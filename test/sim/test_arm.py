@@ -87,3 +87,29 @@ def test_pgd_on_the_chunk_moves_the_bare_policy_beyond_the_tube_limits_but_never
     assert guarded.attack_l2_max <= eps + 1e-6 and unguarded.attack_l2_max <= eps + 1e-6
     assert unguarded.induced > 0, unguarded
     assert guarded.induced == 0 and guarded.joint_limit_violations == 0, guarded
+
+
+def test_a_recorded_arm_episode_replays_to_the_live_chunks(arm_guard, arm_world, tmp_path):
+    """Replay and recordings carry the chunk: replaying a recorded guarded episode with the arm's parameters
+    and its joint states gives the live certificates, chunk and tube included."""
+    from rs_vla_guard.replay import engine
+    from rs_vla_guard.replay.bags import BagReader, BagWriter, certificate_of
+
+    path = str(tmp_path / "guarded")
+    with BagWriter(path) as bag:
+        result = arm_episodes.run_episode(arm_guard, arm_world, SEEDS[1], guarded=True, max_decisions=3, bag=bag,
+                                          bag_name="guarded")
+    live = {}
+    with BagReader(path) as bag:
+        assert {"/camera/image", "/instruction", "/joint_states", "/guard/certificate"} <= set(bag.types)
+        for connection, time_ns, data in bag.raw(["/guard/certificate"]):
+            live[time_ns] = certificate_of(bag.deserialize(data, connection.msgtype))
+    assert len(live) == result.decisions
+    replayed = engine.replay([path], dict(PARAMETERS), engine.ReplayOptions(
+        image_topic="/camera/image", instruction_topic="/instruction", state_topic="/joint_states"))
+    chunks = [json.loads(r["certificate"]["chunk"]) for r in replayed["decisions"]]
+    recorded = [json.loads(values["chunk"]) for _, values in sorted(live.items())]
+    assert len(chunks) == len(recorded) and all(c["tube"] for c in chunks)
+    for mine, theirs in zip(chunks, recorded):
+        assert np.allclose(mine["waypoints"], theirs["waypoints"]) and np.allclose(
+            np.asarray(mine["tube"], dtype=float), np.asarray(theirs["tube"], dtype=float))
