@@ -1,5 +1,5 @@
 """What a chunked policy's certified tube lets the arm execute, and the hold every stop publishes
-(docs/theory.md, chunk tubes; DESIGN 2.10 and 3.9).
+(docs/theory.md, section 11).
 
 Executed chunk = the median chunk clamped into its certified tube; then three gates, in this order, each
 a stop with its reason:

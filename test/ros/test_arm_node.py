@@ -2,6 +2,7 @@
 trajectory_msgs/JointTrajectory (K points, joint names, time_from_start), and every stop as a hold at the
 measured positions: stale image, e-stop, NaN robot state, a tube wider than its limit. Then the whole loop:
 the arm world as a ROS arm (arm_sim_node) follows the guard's trajectories towards the named block."""
+import functools
 import json
 import math
 import time
@@ -18,8 +19,14 @@ pytestmark = [pytest.mark.ros, pytest.mark.model]
 # Generous times: a decision of the built-in arm policy takes about a second on a slow, busy CPU.
 NODE_PARAMS = {**PARAMETERS, "deadline_s": 20.0, "image_timeout_s": 4.0, "state_timeout_s": 4.0,
                "control_rate_hz": 1.0}
-FRAMES = probes()
-REACH = next(i for i, text in enumerate(FRAMES.instructions) if "red" in text)
+
+
+@functools.lru_cache(maxsize=None)
+def shipped():
+    """(frame, instruction) of a reach probe shipped with the built-in arm policy."""
+    frames = probes()
+    index = next(i for i, text in enumerate(frames.instructions) if "red" in text)
+    return frames.frames[index], frames.instructions[index]
 
 
 class ArmProbe:
@@ -47,7 +54,7 @@ class ArmProbe:
         def send():
             stamp = self.probe.now()
             if frame:
-                self.probe.image_pub.publish(h.image_msg(FRAMES.frames[REACH], stamp))
+                self.probe.image_pub.publish(h.image_msg(shipped()[0], stamp))
             state = JointState(name=list(JOINTS), position=list(positions or self.positions))
             state.header.stamp = stamp
             self.joint_pub.publish(state)
@@ -79,7 +86,7 @@ def arm_node(probe, tmp_path_factory):
     from std_msgs.msg import String
 
     folder = tmp_path_factory.mktemp("arm")
-    probe.instruction_pub.publish(String(data=FRAMES.instructions[REACH]))
+    probe.instruction_pub.publish(String(data=shipped()[1]))
     process = h.start_node(DOMAIN, h.write_params(folder / "arm.yaml", NODE_PARAMS), log_path=str(folder / "arm.log"))
     arm = ArmProbe(probe)
     yield arm, process, folder / "arm.log"
