@@ -45,7 +45,7 @@ train-builtin-tokens: $(STAMP)
 train-builtin-clip: $(STAMP)
 	$(PY) -m rs_vla_guard.training.builtin_clip
 
-# One run (~15 min on 2 cores): the arm's chunked pi0 on MuJoCo arm-world views (rendered once, ~5 min).
+# One run (~26 min on 2 cores): the arm's chunked pi0 on MuJoCo arm-world views (rendered once, ~7 min).
 train-builtin-arm: $(STAMP)
 	MUJOCO_GL=egl $(PY) -m rs_vla_guard.training.builtin_arm --steps 6000 --views 8000 --binding-views 2000
 

@@ -8,8 +8,8 @@ part of the budget, so a certificate's guarantee can be checked against the real
 
 - ``noise``: a random direction of length eps;
 - ``patch``: a grey square over the image centre, as opaque as the budget allows;
-- ``pgd`` aimed at a chunk (:func:`pgd_away`): the executed waypoints pushed as far from their clean values
-  as the budget allows (squared distance, from a small random start: it has no gradient at zero);
+- ``pgd`` aimed at a chunk (:func:`pgd_away`): the executed waypoint that moves most pushed as far from its
+  clean value as the budget allows;
 - ``pgd``: projected gradient ascent on the base policy's log-likelihood margin of a wrong motion over
   every other action (L2 steps, projection onto the eps-ball and [0, 1]); it aims at any wrong motion
   (the nearest one, the strongest attack) or at the most harmful one (the opposite turn, or moving
@@ -97,10 +97,14 @@ def pgd_command(clean: torch.Tensor, eps: float, command: Callable[[torch.Tensor
     return _fit_budget(clean, clean + delta.detach(), eps)
 
 
+SOFT_MAX_SHARPNESS = 20.0  # per unit of the outputs (rad): the soft maximum is within log(K D) / 20 of the maximum
+
+
 def pgd_away(clean: torch.Tensor, eps: float, outputs: Callable[[torch.Tensor], torch.Tensor], steps: int = 20,
              generator: Optional[torch.Generator] = None) -> Tuple[np.ndarray, float]:
     """L2 PGD moving ``outputs`` (B inputs -> B x ..., differentiable; e.g. a chunk's executed waypoints) as
-    far as it can from its value on the clean input, within eps and [0, 1]."""
+    far as it can from its value on the clean input, within eps and [0, 1]: it ascends a soft maximum of the
+    coordinates' moves, from a small random start (a move has no gradient at zero)."""
     step_size = 2.5 * eps / steps
     with torch.no_grad():
         start = outputs(clean.unsqueeze(0))[0]
@@ -108,7 +112,9 @@ def pgd_away(clean: torch.Tensor, eps: float, outputs: Callable[[torch.Tensor], 
         else torch.randn_like(clean)
     delta = (0.1 * eps * direction / direction.norm()).requires_grad_(True)
     for _ in range(steps):
-        distance = (outputs((clean + delta).unsqueeze(0))[0] - start).pow(2).sum()
+        # a soft maximum of the coordinates' moves: one waypoint pushed far is what leaves a tube
+        moved = (outputs((clean + delta).unsqueeze(0))[0] - start).abs().flatten()
+        distance = torch.logsumexp(SOFT_MAX_SHARPNESS * moved, dim=0) / SOFT_MAX_SHARPNESS
         (gradient,) = torch.autograd.grad(distance, delta)
         _ascend(clean, delta, gradient, eps, step_size)
     return _fit_budget(clean, clean + delta.detach(), eps)

@@ -1,8 +1,8 @@
 """The arm issue's acceptance in the arm world: the built-in chunked policy reaches the named block and
 holds when the colour is absent; the guard returns a chunk of K >= 5 waypoints inside its tube; 4 clean
 episodes guarded succeed within one of unguarded; PGD on the chunk at eps = radius_threshold induces no
-executed chunk beyond the tube limits and no joint-limit violation in the guarded arm, while it does
-move the bare policy's chunk beyond them. Full figures: `rs-vla-guard sim --world arm` (README)."""
+executed chunk beyond the tube limits and no joint-limit violation in the guarded arm; a recorded
+episode replays to the same chunks. Full figures: `rs-vla-guard sim --world arm` (README)."""
 import json
 
 import numpy as np
@@ -78,15 +78,19 @@ def test_clean_episodes_guarded_succeed_within_one_of_unguarded(arm_guard, arm_w
     assert guarded["joint_limit_violations"] == 0
 
 
-def test_pgd_on_the_chunk_moves_the_bare_policy_beyond_the_tube_limits_but_never_the_guarded_arm(arm_guard,
-                                                                                                   arm_world):
+def test_pgd_on_the_chunk_induces_nothing_within_the_radius_and_is_a_real_attack_beyond_it(arm_guard, arm_world):
+    """At eps = radius_threshold the guarded arm executes no chunk beyond its tube limits and no joint-limit
+    violation. The same PGD is a real attack: at 12 x the radius (no certificate covers it) it moves the bare
+    policy's chunk beyond the limits. (Within the radius it moves the bare policy too little to count:
+    about 0.01 rad, README.)"""
     eps = arm_guard.params["radius_threshold"]
-    options = dict(attack="pgd", eps=eps, max_decisions=3, pgd_steps=10)
-    guarded = arm_episodes.run_episode(arm_guard, arm_world, SEEDS[0], guarded=True, **options)
-    unguarded = arm_episodes.run_episode(arm_guard, arm_world, SEEDS[0], guarded=False, **options)
-    assert guarded.attack_l2_max <= eps + 1e-6 and unguarded.attack_l2_max <= eps + 1e-6
-    assert unguarded.induced > 0, unguarded
+    options = dict(attack="pgd", max_decisions=3, pgd_steps=10)
+    guarded = arm_episodes.run_episode(arm_guard, arm_world, SEEDS[0], guarded=True, eps=eps, **options)
+    assert guarded.attack_l2_max <= eps + 1e-6 and guarded.decisions > guarded.stops
     assert guarded.induced == 0 and guarded.joint_limit_violations == 0, guarded
+    assert guarded.deviation_max <= 0.25
+    beyond = arm_episodes.run_episode(arm_guard, arm_world, SEEDS[0], guarded=False, eps=12 * eps, **options)
+    assert beyond.induced > 0, beyond
 
 
 def test_a_recorded_arm_episode_replays_to_the_live_chunks(arm_guard, arm_world, tmp_path):
