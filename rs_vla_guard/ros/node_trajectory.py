@@ -11,6 +11,7 @@ Before the first valid joint_states there is no position to hold, and nothing go
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Dict, List, Optional, Sequence
 
 from builtin_interfaces.msg import Duration
@@ -47,7 +48,8 @@ class TrajectoryMixin:
             self._trajectory_pub = self.create_lifecycle_publisher(JointTrajectory, "joint_trajectory", qos.COMMANDS)
 
     def _remember_positions(self, values: Optional[List[float]], problem: Optional[str]) -> None:
-        if problem is None and values:
+        """Keep the latest measured positions that are all finite (a NaN is never a place to hold at)."""
+        if not problem and values and all(math.isfinite(v) for v in values):
             self._hold_positions = [float(v) for v in values]
 
     def _publish_trajectory(self, decision: Decision, snapshot: Dict[str, Any], held: bool) -> None:

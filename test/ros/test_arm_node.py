@@ -123,6 +123,9 @@ def test_every_stop_holds_at_the_measured_position(probe, arm_node):
     arm, process, log = arm_node
     measured = [0.1, 0.45, 1.5, 1.1]
     arm.positions = measured
+    start = time.monotonic()  # frames flow and decisions certify at the measured positions first
+    assert probe.wait_for(lambda: "certified" in probe.reasons_since(start), 240, publish=arm.publish()), \
+        probe.reasons_since(start)
     # stale image: joint states keep coming, frames stop
     since = time.monotonic()
     for hold in _stop_with_hold(probe, arm, "stale_image", since, publish=arm.publish(frame=False)):
