@@ -156,6 +156,8 @@ def run_episode(guard, world: arm.ArmWorld, seed: int, *, guarded: bool, attack:
         if world.reached(target):
             result.success, result.time_to_reach_s = True, round(world.time, 2)
             break
+    if on_step is not None:  # where the episode ended
+        on_step(world, world.frame(), "reached" if result.success else "end")
     block = world.target(target)
     result.final_distance_m = round(float(np.linalg.norm(world.tip() - block.reach_point())), 4)
     return result

@@ -41,7 +41,7 @@ def test_fleet_check_passes_narrower_arms_and_names_each_widening(tmp_path):
 
 
 @pytest.mark.parametrize("change,allowed", [
-    ({"chunk_tube_limits": "*: 0.2"}, True), ({"chunk_tube_limits": "*: 0.3"}, False),
+    ({"chunk_tube_limits": "*: 0.1"}, True), ({"chunk_tube_limits": "*: 0.3"}, False),
     ({"chunk_tube_limits": "base_yaw: 0.3, *: 0.25"}, False), ({"joint_limits": "base_yaw: -1 1, shoulder: -0.3 1.6, "
                                                                 "elbow: 0 2.6, wrist: -0.5 2.2"}, True),
     ({"joint_limits": "base_yaw: -2 1, shoulder: -0.3 1.6, elbow: 0 2.6, wrist: -0.5 2.2"}, False),

@@ -26,7 +26,7 @@ PARAMETERS = {
     "state_joints": "base_yaw, shoulder, elbow, wrist",
     "chunk_execute_steps": 5,
     "chunk_dt_s": 0.1,
-    "chunk_tube_limits": "*: 0.25",
+    "chunk_tube_limits": "*: 0.15",
     "joint_limits": "base_yaw: -1.6 1.6, shoulder: -0.3 1.6, elbow: 0 2.6, wrist: -0.5 2.2",
     "max_joint_speed": 1.2,
     "max_chunk_duration_s": 0.5,
