@@ -42,6 +42,13 @@ def cmd_certify(args) -> int:
             limit = "" if envelope["limit"] == float("inf") else f", limit {envelope['limit']:g}"
             print(f"envelope {envelope['name']}: [{envelope['low']:.4g}, {envelope['high']:.4g}] at radius "
                   f"{envelope['radius']:g} (median {envelope['median']:.4g}, width {envelope['width']:.4g}{limit})")
+        if decision.chunk and decision.chunk.get("tube"):
+            tube = decision.chunk["tube"]
+            widest = {name: max((high - low) if low is not None and high is not None else float("inf")
+                                for low, high in (step[index] for step in tube))
+                      for index, name in enumerate(decision.chunk["joint_names"])}
+            print(f"chunk: {len(decision.chunk['waypoints'])} waypoint(s) every {decision.chunk['dt_s']:g} s; widest "
+                  "tube " + ", ".join(f"{name} {width:.3g}" for name, width in widest.items()))
         if decision.error:
             print(f"error: {decision.error}")
     return 0
