@@ -30,10 +30,10 @@ from ..attacks import ATTACKS, CHUNK_AIM, Attacker, attack_objective
 from ..guard import certificate_values
 from ..replay.bags import BagWriter
 from ..replay.timeline import NS, frame_seed
-from ..sampling import frame_to_input, make_generator
+from ..sampling import frame_to_input
 from ..settings.chunks import tube_limit
 from . import arm
-from .episodes import BAG_START_NS, both_conditions
+from .episodes import BAG_START_NS, both_conditions, noisy_outputs
 
 CLEAN_MEDIAN_SAMPLES = 256  # noisy chunks of the clean frame's smoothed median chunk
 # What ``sim --world arm --record`` writes per decision (sim time from BAG_START_NS): the camera frame the
@@ -68,17 +68,9 @@ def _own_chunk(guard, pixels: torch.Tensor, instruction: str, state: torch.Tenso
 
 
 def _smoothed_chunk(guard, pixels: torch.Tensor, instruction: str, state: torch.Tensor, seed: int) -> np.ndarray:
-    """The smoothed policy's median chunk (K x D) on a clean input, with its own generator."""
-    generator = make_generator(guard.policy.device, seed)
-    chunks = []
-    with torch.inference_mode():
-        clean = pixels.to(guard.policy.device)
-        for start in range(0, CLEAN_MEDIAN_SAMPLES, guard.batch_size):
-            size = min(guard.batch_size, CLEAN_MEDIAN_SAMPLES - start)
-            noisy = clean[None] + guard.params["sigma"] * torch.randn((size, *clean.shape), device=clean.device,
-                                                                   generator=generator)
-            chunks.append(guard.policy.act(noisy, instruction, state, generator)[:, : guard.chunk_rules.steps].cpu())
-    return np.quantile(torch.cat(chunks).double().numpy(), 0.5, axis=0, method="inverted_cdf")
+    """The smoothed policy's median chunk (K x D) on a clean input (:func:`.episodes.noisy_outputs`)."""
+    chunks = noisy_outputs(guard, pixels, instruction, CLEAN_MEDIAN_SAMPLES, seed, state)[:, : guard.chunk_rules.steps]
+    return np.quantile(chunks, 0.5, axis=0, method="inverted_cdf")
 
 
 def run_episode(guard, world: arm.ArmWorld, seed: int, *, guarded: bool, attack: str = "none", eps: float = 0.0,

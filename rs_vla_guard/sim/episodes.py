@@ -102,20 +102,27 @@ CLEAN_DRAWS = 32  # draws of a stochastic policy's own noise for its most likely
 CLEAN_MEDIAN_SAMPLES = 2048  # noisy samples of the clean frame's smoothed median command (command aims)
 
 
-def _clean_smoothed_median(guard, pixels: torch.Tensor, instruction: str, column: int, seed: int) -> float:
-    """The smoothed policy's median of one action dimension on a clean input, from CLEAN_MEDIAN_SAMPLES noisy
-    samples drawn with their own generator (the guard's noise sequence is left alone)."""
+def noisy_outputs(guard, pixels: torch.Tensor, instruction: str, count: int, seed: int, state=None) -> np.ndarray:
+    """``count`` outputs (count x chunk x D) of the policy on noisy copies of a clean input, drawn with their own
+    generator (the guard's noise sequence is left alone): what a clean frame's smoothed command is estimated
+    from."""
     generator = make_generator(guard.policy.device, seed)
-    values = []
+    outputs = []
     with torch.inference_mode():
         clean = pixels.to(guard.policy.device)
-        for start in range(0, CLEAN_MEDIAN_SAMPLES, guard.batch_size):
-            size = min(guard.batch_size, CLEAN_MEDIAN_SAMPLES - start)
+        for start in range(0, count, guard.batch_size):
+            size = min(guard.batch_size, count - start)
             noisy = clean[None] + guard.params["sigma"] * torch.randn((size, *clean.shape), device=clean.device,
                                                                    generator=generator)
-            actions = guard.oracle.reduce(guard.policy.act(noisy, instruction, None, generator))
-            values.append(actions[:, column].float().cpu())
-    return float(np.quantile(torch.cat(values).numpy(), 0.5, method="inverted_cdf"))
+            outputs.append(guard.policy.act(noisy, instruction, state, generator).double().cpu())
+    return torch.cat(outputs).numpy()
+
+
+def _clean_smoothed_median(guard, pixels: torch.Tensor, instruction: str, column: int, seed: int) -> float:
+    """The smoothed policy's median of one action dimension on a clean input, from CLEAN_MEDIAN_SAMPLES noisy
+    samples (:func:`noisy_outputs`)."""
+    values = guard.oracle.reduce(noisy_outputs(guard, pixels, instruction, CLEAN_MEDIAN_SAMPLES, seed))[:, column]
+    return float(np.quantile(values, 0.5, method="inverted_cdf"))
 
 
 def _base_action(guard, pixels: torch.Tensor, instruction: str) -> int:
