@@ -27,7 +27,6 @@ MOVE_Z_POS, MOVE_Z_NEG = "move_z_pos", "move_z_neg"
 OPEN_GRIPPER, CLOSE_GRIPPER = "open_gripper", "close_gripper"
 HOLD = "hold"
 MOVE = "move"  # a chunked policy's chunk that moves a joint (binning chunk)
-CHUNK_ACTIONS: Tuple[str, ...] = (MOVE, HOLD)
 ARM_ACTIONS: Tuple[str, ...] = (MOVE_X_POS, MOVE_X_NEG, MOVE_Y_POS, MOVE_Y_NEG, MOVE_Z_POS, MOVE_Z_NEG, OPEN_GRIPPER,
                                 CLOSE_GRIPPER, HOLD)
 # The command dimensions each binning reads, by name, and their default order.

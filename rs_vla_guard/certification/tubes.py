@@ -17,7 +17,7 @@ numpy/scipy only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -34,16 +34,8 @@ class ChunkTube:
     radius: float
 
     @property
-    def steps(self) -> int:
-        return int(self.low.shape[0])
-
-    @property
     def widths(self) -> np.ndarray:
         return self.high - self.low
-
-    def widest(self) -> Dict[str, float]:
-        """The widest interval of each joint over the executed steps."""
-        return {name: float(width) for name, width in zip(self.joint_names, self.widths.max(axis=0))}
 
     def clamp(self, chunk: np.ndarray) -> np.ndarray:
         return np.minimum(np.maximum(np.asarray(chunk, dtype=np.float64), self.low), self.high)

@@ -11,7 +11,7 @@ from .. import actions as A
 from .. import certification
 from ..control.chunks import ChunkRules, chunk_record, hold_waypoints
 from ..sampling import NoisySampler
-from ..settings.chunks import joint_problems
+from ..settings.chunks import joint_problems, state_joint_names
 
 
 class ChunkMixin:
@@ -29,8 +29,7 @@ class ChunkMixin:
         if len(self.dimensions) != self.state_dim:
             return [f"chunk_execute_steps: the policy's {len(self.dimensions)} joints need a robot state of as many "
                     f"positions (it takes {self.state_dim})"]
-        joints = [name.strip() for name in params["state_joints"].split(",") if name.strip()]
-        if joints != list(self.dimensions):
+        if state_joint_names(params) != list(self.dimensions):
             return [f"state_joints: a chunked policy reads and commands its joints by name, in its order: "
                     f"{', '.join(self.dimensions)} (got {params['state_joints']!r})"]
         return joint_problems(params, self.dimensions)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import actions as A
 from .. import settings as P
+from ..settings.chunks import state_joint_names
 from ..frames import InvalidImage
 from ..control.rules import input_stop
 from ..guard import Guard, certificate_values, stop_decision
@@ -55,7 +56,7 @@ class Scan:
 def scan(path: str, options: ReplayOptions, params: Dict[str, Any]) -> Scan:
     """The times of the frames and the instructions, states and commands of one bag (BagError if it lacks
     a topic asked for)."""
-    joints = [name.strip() for name in params["state_joints"].split(",") if name.strip()]
+    joints = state_joint_names(params)
     with B.BagReader(path) as bag:
         image_type = bag.require(options.image_topic, (B.IMAGE, B.COMPRESSED_IMAGE), "image")
         topics = {B.topic_name(options.image_topic): "image"}

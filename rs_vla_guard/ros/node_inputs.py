@@ -12,6 +12,7 @@ from std_msgs.msg import Bool, Float32MultiArray, String
 from .. import actions as A
 from ..control.inputs import Inputs, joint_state_values
 from ..control.rules import safety_stop
+from ..settings.chunks import state_joint_names
 from . import messages
 
 
@@ -52,7 +53,7 @@ class InputsMixin:
         return sec + nanosec * 1e-9
 
     def _on_joint_states(self, msg: JointState) -> None:
-        names = [name.strip() for name in self._snapshot["state_joints"].split(",") if name.strip()]
+        names = state_joint_names(self._snapshot)
         values, problem = joint_state_values(list(msg.name), list(msg.position), names)
         with self._lock:
             self._latch.on_state(values, self._now(), problem)

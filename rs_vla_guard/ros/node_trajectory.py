@@ -18,6 +18,7 @@ from builtin_interfaces.msg import Duration
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
 from ..guard import Decision
+from ..settings.chunks import state_joint_names
 from . import qos
 
 
@@ -55,7 +56,7 @@ class TrajectoryMixin:
     def _publish_trajectory(self, decision: Decision, snapshot: Dict[str, Any], held: bool) -> None:
         if self._trajectory_pub is None or held:
             return
-        joints = [name.strip() for name in snapshot["state_joints"].split(",") if name.strip()]
+        joints = state_joint_names(snapshot)
         chunk = decision.chunk or {}
         if decision.certified and chunk.get("waypoints"):
             self._trajectory_pub.publish(trajectory_msg(chunk["joint_names"], chunk["waypoints"], chunk["dt_s"]))

@@ -10,6 +10,11 @@ from ..actions import parse_named_values
 EVERY_JOINT = "*"
 
 
+def state_joint_names(params) -> List[str]:
+    """``state_joints`` as a list of joint names, in order ('' -> [])."""
+    return [name.strip() for name in params["state_joints"].split(",") if name.strip()]
+
+
 def parse_tube_limits(text: str) -> Dict[str, float]:
     """'shoulder: 0.1, *: 0.2' -> {'shoulder': 0.1, '*': 0.2} (widest tube per joint, rad; ``*`` = every
     joint not named); ValueError if malformed."""

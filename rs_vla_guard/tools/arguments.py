@@ -84,7 +84,12 @@ def add_guard_options(parser: argparse.ArgumentParser) -> None:
 def guard_overrides(args) -> Dict[str, object]:
     """The guard parameters given on the command line; ``--policy builtin-arm`` brings the built-in arm's
     parameters (config/arm.yaml: chunk binning, tubes, joint limits) under the flags given."""
-    given = {p.name: getattr(args, p.name) for p in P.PARAMETERS if getattr(args, p.name, None) is not None}
+    return with_builtin_parameters({p.name: getattr(args, p.name) for p in P.PARAMETERS
+                                    if getattr(args, p.name, None) is not None})
+
+
+def with_builtin_parameters(given: Dict[str, object]) -> Dict[str, object]:
+    """``given`` over the parameters its embedded policy runs with (``builtin-arm``: config/arm.yaml's)."""
     if given.get("policy") == "builtin-arm":
         from ..policies.builtin_arm import PARAMETERS as ARM
 

@@ -9,7 +9,7 @@ import sys
 
 from .. import settings as P
 from ..attacks import ATTACKS, PGD_AIMS
-from .arguments import _non_negative_float, _positive_float, _positive_int, guard_overrides
+from .arguments import _non_negative_float, _positive_float, _positive_int, guard_overrides, with_builtin_parameters
 from .sources import UsageError
 
 WORLDS = ("base", "arm")
@@ -35,10 +35,8 @@ def cmd_sim(args) -> int:
             raise UsageError(f"--record {args.record}: not an empty directory")
         os.makedirs(args.record, exist_ok=True)
     overrides = guard_overrides(args)
-    if arm and "policy" not in overrides:
-        from ..policies.builtin_arm import PARAMETERS
-
-        overrides = {**PARAMETERS, **overrides}
+    if arm:
+        overrides = with_builtin_parameters({"policy": "builtin-arm", **overrides})
     P.effective(overrides)
     guard = Guard.from_config(overrides)
     if arm and guard.chunk_rules is None:
