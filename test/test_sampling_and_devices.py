@@ -111,3 +111,17 @@ def test_torch_threads_sets_the_process_thread_count_and_zero_takes_half_the_cor
         assert torch.get_num_threads() == automatic_torch_threads()
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.model
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (scripts/cuda_check.py runs it there)")
+def test_on_cuda_batch_size_zero_probes_the_largest_batch_and_decides_like_float32():
+    from rs_vla_guard.guard import Guard
+    from rs_vla_guard.tasks import blocks
+
+    guard = Guard.from_config({"device": "cuda", "batch_size": 0, "n_max": 1024})
+    assert 8 <= guard.batch_size <= 1024 and guard.warmup["batch_seconds"] > 0
+    reference = Guard.from_config({"device": "cuda", "dtype": "float32"})
+    frame = blocks.render(blocks.Scene([blocks.Block("red", 0.15, 0.2)]))
+    a, b = guard.decide(frame, "go to the red block"), reference.decide(frame, "go to the red block")
+    assert (a.action, a.certified) == (b.action, b.certified) == ("turn_left", True)

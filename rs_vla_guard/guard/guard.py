@@ -61,9 +61,9 @@ class Guard(CompileMixin, AttackMixin, ProbeMixin, ExtentMixin, EnvelopeMixin, C
         self.dimensions: List[str] = list(getattr(self.oracle, "dimensions", None) or [])
         self.torch_threads = apply_torch_threads(params["torch_threads"])
         self._settle(params)
-        self.batch_size = params["batch_size"] or self._auto_batch_size()
         self.compiled_sizes: Tuple[int, ...] = ()  # batch sizes a compiled policy is warmed at (none: eager)
         self.compiled_instructions: frozenset = frozenset()  # the instructions decided with compiled forwards
+        self.batch_size = params["batch_size"] or self._auto_batch_size()  # its probe runs the eager forwards
         self.compile_report: Dict[str, Any] = {"backend": "off"}
         self.precision_report = choose_precision(self)  # int8 on a CPU without native bfloat16, when it agrees
         if params["torch_compile"] != "off":
