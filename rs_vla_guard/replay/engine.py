@@ -14,6 +14,8 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
+
 from .. import actions as A
 from .. import settings as P
 from ..settings.chunks import state_joint_names
@@ -186,20 +188,31 @@ class Job:
     stop: int
     scan: Scan
 
+    def run(self, guard: Guard, options: ReplayOptions) -> List[Dict[str, Any]]:
+        return BagReplay(guard, self.path, options, self.scan).run(self.start, self.stop)
+
 
 _WORKER: Dict[str, Any] = {}
 
 
-def _worker_init(overrides: Dict[str, Any], options: Dict[str, Any], threads: int) -> None:
+def _worker_init(overrides: Dict[str, Any], options: Any, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
     _WORKER["guard"] = Guard.from_config(overrides)
-    _WORKER["options"] = ReplayOptions(**options)
+    _WORKER["options"] = options
 
 
-def _worker_run(job: Job) -> List[Dict[str, Any]]:
-    return BagReplay(_WORKER["guard"], job.path, _WORKER["options"], job.scan).run(job.start, job.stop)
+def _timed_run(job, guard: Guard, options: Any) -> Tuple[float, float, List[Dict[str, Any]]]:
+    started = time.time()  # wall clock: comparable across the worker processes of one machine
+    records = job.run(guard, options)
+    return started, time.time(), records
+
+
+def _worker_run(job) -> Tuple[float, float, List[Dict[str, Any]]]:
+    """A shard (a bag's :class:`Job` or a dataset's ``DatasetJob``) on this worker's guard, with its start
+    and end times."""
+    return _timed_run(job, _WORKER["guard"], _WORKER["options"])
 
 
 def plan_jobs(scans: Dict[str, Scan], options: ReplayOptions, params: Dict[str, Any], shards: int
@@ -224,40 +237,66 @@ def replay(paths: Sequence[str], overrides: Dict[str, Any], options: ReplayOptio
     started = time.perf_counter()
     params = P.effective(overrides)
     scans = {path: scan(path, options, params) for path in paths}  # a missing topic fails before the model loads
-    if workers > 1 or ray_address:
-        jobs, total = plan_jobs(scans, options, params, shards=max(workers, 1) * 2)
-        guard = None
-    else:
-        jobs, total = [], sum(len(ticks_of(found, options, params)) for found in scans.values())
-        guard = Guard.from_config(overrides)
-    done = [0]
-
-    def advance(n: int) -> None:
-        done[0] += n
-        progress(done[0], total)
-
-    records: List[Dict[str, Any]] = []
-    if guard is not None:
-        for path in paths:
-            records += BagReplay(guard, path, options, scans[path]).run(progress=advance)
-        model_id = guard.policy.model_id
-    elif ray_address:
-        records, model_id = _ray_replay(jobs, overrides, options, ray_address, workers, advance)
-    else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, initializer=_worker_init,
-                                 initargs=(overrides, asdict(options), threads)) as pool:
-            for job, part in zip(jobs, pool.map(_worker_run, jobs)):
-                records += part
-                advance(len(part))
-        model_id = records[0]["certificate"]["model_id"] if records else ""
+    parallel = workers > 1 or bool(ray_address)
+    jobs, total = plan_jobs(scans, options, params, shards=max(workers, 1) * 2 if parallel else 1)
+    records, model_id, span = run_jobs(jobs, overrides, options, workers=workers, ray_address=ray_address,
+                                       total=total, progress=progress)
+    wall = time.perf_counter() - started
     order = {B.bag_name(p): i for i, p in enumerate(paths)}
     records.sort(key=lambda r: (order[r["bag"]], r["time_ns"], r["frame"]))
     return {"settings": {"bags": [os.path.abspath(p) for p in paths], **asdict(options), "seed": params["seed"],
                          "model_id": model_id, "workers": workers, "ray": ray_address,
                          "radius_threshold": params["radius_threshold"], "sigma": params["sigma"],
                          "alpha": params["alpha"]},
-            "wall_s": round(time.perf_counter() - started, 3), "decisions": records}
+            "wall_s": round(wall, 3), "throughput": throughput(records, span, max(1, workers)), "decisions": records}
+
+
+def throughput(records: Sequence[Dict[str, Any]], wall_s: float, workers: int) -> Dict[str, Any]:
+    """Decisions per second over ``wall_s`` (the deciding span, model loading excluded), per worker, and the
+    scaling efficiency: that rate against ``workers`` times one decision's mean latency (1.0: every worker
+    decided all the time; reading, decoding and waiting lower it)."""
+    rate = len(records) / wall_s if wall_s > 0 else 0.0
+    latencies = [r["latency_ms"] for r in records if r["n_samples"] > 0]
+    serial = 1000.0 / float(np.mean(latencies)) if latencies else None
+    return {"decisions_per_second": round(rate, 2), "decisions_per_second_per_worker": round(rate / workers, 2),
+            "workers": workers,
+            "scaling_efficiency": round(rate / (workers * serial), 3) if serial else None}
+
+
+def run_jobs(jobs: Sequence[Any], overrides: Dict[str, Any], options: Any, *, workers: int = 1,
+             ray_address: Optional[str] = None, total: int = 0,
+             progress: Callable[[int, int], None] = lambda done, total: None
+             ) -> Tuple[List[Dict[str, Any]], str, float]:
+    """The records of every job (anything with ``run(guard, options)``), the model id, and the seconds from
+    the first job's start to the last one's end (model loading excluded): in this process (``workers`` 1,
+    no Ray), in ``workers`` local processes that each load the guard once, or on Ray actors
+    (``ray_address`` 'local' or a cluster's)."""
+    done = [0]
+    spans: List[Tuple[float, float]] = []
+    records: List[Dict[str, Any]] = []
+
+    def collect(result) -> None:
+        started, ended, part = result
+        spans.append((started, ended))
+        records.extend(part)
+        done[0] += len(part)
+        progress(done[0], total)
+
+    if ray_address:
+        model_id = _ray_replay(list(jobs), overrides, options, ray_address, workers, collect)
+    elif workers <= 1:
+        guard = Guard.from_config(overrides)
+        for job in jobs:
+            collect(_timed_run(job, guard, options))
+        model_id = guard.policy.model_id
+    else:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(overrides, options, threads)) as pool:
+            for result in pool.map(_worker_run, jobs):
+                collect(result)
+        model_id = records[0]["certificate"]["model_id"] if records else ""
+    span = max(e for _, e in spans) - min(s for s, _ in spans) if spans else 0.0
+    return records, model_id, span
 
 
 def check_ray_address(address: str) -> None:
@@ -287,7 +326,7 @@ def check_ray_address(address: str) -> None:
                          f"({error.strerror or type(error).__name__}); is the head node up and the port open?") from None
 
 
-def _ray_replay(jobs: List[Job], overrides, options: ReplayOptions, address: str, workers: int, advance):
+def _ray_replay(jobs: List[Any], overrides, options: Any, address: str, workers: int, collect) -> str:
     check_ray_address(address)
     import ray
 
@@ -309,17 +348,17 @@ def _ray_replay(jobs: List[Job], overrides, options: ReplayOptions, address: str
             def run(self, job):
                 return _worker_run(job)
 
+            def model_id(self):
+                return _WORKER["guard"].policy.model_id
+
         cpus = int(ray.available_resources().get("CPU", 1))
         count = max(1, min(workers if workers > 1 else cpus, len(jobs)))
         threads = max(1, cpus // count)
-        actors = [ReplayActor.remote(overrides, asdict(options), threads) for _ in range(count)]
+        actors = [ReplayActor.remote(overrides, options, threads) for _ in range(count)]
         pending = [actors[i % count].run.remote(job) for i, job in enumerate(jobs)]
-        records = []
-        for part in ray.get(pending):
-            records += part
-            advance(len(part))
-        model_id = records[0]["certificate"]["model_id"] if records else ""
-        return records, model_id
+        for result in ray.get(pending):
+            collect(result)
+        return ray.get(actors[0].model_id.remote())
     finally:
         if address == "local":
             ray.shutdown()

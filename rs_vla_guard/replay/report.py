@@ -58,6 +58,12 @@ def summarise(result: Dict[str, Any], params: Dict[str, Any]) -> Dict[str, Any]:
                                                                 and not r["certified"]) / n, 4)}
                     for bag, n in Counter(r["bag"] for r in records).items()},
     }
+    if any("episode_index" in r for r in records):  # datasets: a row per episode, a curve per dataset
+        summary["per_episode"] = per_episode(records, params)
+        for name in summary["per_bag"]:
+            own = [r for r in records if r["bag"] == name]
+            summary["per_bag"][name]["certified_accuracy_curve"] = [
+                round(float(np.mean([r["certified"] and r["radius"] >= g for r in own])), 4) for g in grid]
     with_command = [r for r in records if r.get("recorded")]
     if with_command:
         judged = [_agrees(r, params) for r in with_command]
@@ -79,12 +85,29 @@ def summarise(result: Dict[str, Any], params: Dict[str, Any]) -> Dict[str, Any]:
     return summary
 
 
+def per_episode(records: Sequence[Dict[str, Any]], params: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One row per (dataset, episode): decisions, certified share, stops by reason, agreement when certified."""
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault((r["bag"], r["episode_index"]), []).append(r)
+    rows = []
+    for (name, episode), own in groups.items():
+        judged = [a for a in (_agrees(r, params) for r in own) if a is not None]
+        rows.append({"dataset": name, "episode_index": episode, "instruction": own[0].get("instruction", ""),
+                     "decisions": len(own),
+                     "certified_share": round(sum(r["certified"] for r in own) / len(own), 4),
+                     "stops_by_reason": dict(sorted(Counter(r["reason"] for r in own if not r["certified"]).items())),
+                     "agreement_when_certified": round(sum(judged) / len(judged), 4) if judged else None})
+    return rows
+
+
 def write_report(result: Dict[str, Any], params: Dict[str, Any], folder: str) -> Dict[str, Any]:
     """``report.json`` (settings, summary, every decision) and the plots in ``folder``; returns the summary."""
     os.makedirs(folder, exist_ok=True)
     summary = summarise(result, params)
     with open(os.path.join(folder, "report.json"), "w") as handle:
-        json.dump({"settings": result["settings"], "wall_s": result["wall_s"], "summary": summary,
+        json.dump({"settings": result["settings"], "wall_s": result["wall_s"],
+                   "throughput": result.get("throughput"), "summary": summary,
                    "decisions": [{k: v for k, v in r.items() if k != "certificate"} for r in result["decisions"]]},
                   handle, indent=1)
     _plots(result["decisions"], summary, params, folder)
@@ -189,9 +212,10 @@ def compare(base: Dict[str, Any], other: Dict[str, Any], base_params: Dict[str, 
     keys = ("decisions", "certified_share", "stop_rate")
     changes = Counter()
     where: List[Dict[str, Any]] = []
-    index = {(r["bag"], r["time_ns"], r["frame"]): r for r in other["decisions"]}
+    key = lambda r: (r["bag"], r.get("episode_index"), r["time_ns"], r["frame"])  # noqa: E731
+    index = {key(r): r for r in other["decisions"]}
     for r in base["decisions"]:
-        o = index.get((r["bag"], r["time_ns"], r["frame"]))
+        o = index.get(key(r))
         if o is None or (r["action"], r["certified"]) == (o["action"], o["certified"]):
             continue
         changes[f"{r['action']} -> {o['action']}"] += 1

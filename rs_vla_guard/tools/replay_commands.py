@@ -3,6 +3,7 @@ and two fleet configurations side by side."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -45,38 +46,88 @@ def _replay_options(args):
 
     if args.every is not None and args.rate is not None:
         raise UsageError("give --every or --rate, not both")
+    if not args.image_topic:
+        raise UsageError("replaying a bag needs --image-topic (a LeRobot dataset folder needs none)")
+    if (args.instruction is None) == (args.instruction_topic is None):
+        raise UsageError("replaying a bag needs --instruction or --instruction-topic")
+    if args.image_key or args.episodes:
+        raise UsageError("--image-key and --episodes are for LeRobot datasets; give bag topics instead")
     return ReplayOptions(image_topic=args.image_topic, instruction=args.instruction,
                          instruction_topic=args.instruction_topic, state_topic=args.state_topic,
                          cmd_topic=args.cmd_topic, every=args.every or 1, rate_hz=args.rate)
 
 
-def _run_replay(bags, overrides, options, args, label: str = ""):
-    """Replay with a progress bar on stderr (frames, rate, ETA)."""
+@contextlib.contextmanager
+def _progress(label: str):
+    """A progress bar on stderr (decisions, rate, ETA): yields ``progress(done, total)``."""
     from tqdm import tqdm
 
-    from ..replay import engine
-    from ..replay.bags import BagError
-
-    for bag in bags:
-        if not os.path.exists(bag):
-            raise UsageError(f"bag not found: {bag}")
-    bar = tqdm(total=0, unit="decision", desc=label or "replay", file=sys.stderr, dynamic_ncols=True,
+    bar = tqdm(total=0, unit="decision", desc=label, file=sys.stderr, dynamic_ncols=True,
                disable=bool(os.environ.get("RS_VLA_GUARD_NO_PROGRESS")))
 
     def progress(done: int, total: int) -> None:
         bar.total = total
         bar.update(done - bar.n)
     try:
-        return engine.replay(bags, overrides, options, workers=args.workers, ray_address=args.ray, progress=progress)
-    except BagError as error:
-        raise UsageError(str(error)) from error
+        yield progress
     finally:
         bar.close()
+
+
+def _run_replay(bags, overrides, options, args, label: str = ""):
+    """Replay bags with a progress bar."""
+    from ..replay import engine
+    from ..replay.bags import BagError
+
+    for bag in bags:
+        if not os.path.exists(bag):
+            raise UsageError(f"bag not found: {bag}")
+    with _progress(label or "replay") as progress:
+        try:
+            return engine.replay(bags, overrides, options, workers=args.workers, ray_address=args.ray,
+                                 progress=progress)
+        except BagError as error:
+            raise UsageError(str(error)) from error
+
+
+def _dataset_paths(paths) -> bool:
+    """Whether ``paths`` are LeRobot datasets (all of them) rather than bags (none of them)."""
+    from ..replay.lerobot import is_dataset
+
+    kinds = {is_dataset(p) for p in paths}
+    if len(kinds) > 1:
+        raise UsageError("give bags or LeRobot datasets, not both in one replay")
+    return kinds.pop()
+
+
+def _run_dataset_replay(paths, overrides, args, label: str = ""):
+    from ..replay.datasets import DatasetOptions, parse_episodes, replay_datasets
+    from ..replay.lerobot import DatasetError
+
+    if args.image_topic or args.instruction_topic or args.state_topic or args.cmd_topic or args.rate:
+        raise UsageError("a LeRobot dataset is read by feature, not topic: use --image-key (and --instruction to "
+                         "override the task); no --image-topic, --instruction-topic, --state-topic, --cmd-topic "
+                         "or --rate")
+    try:
+        episodes = parse_episodes(args.episodes) if args.episodes else None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    options = DatasetOptions(image_key=args.image_key, instruction=args.instruction, episodes=episodes,
+                             every=args.every or 1)
+    with _progress(label or "replay") as progress:
+        try:
+            return replay_datasets(paths, overrides, options, workers=args.workers, ray_address=args.ray,
+                                   progress=progress)
+        except DatasetError as error:
+            raise UsageError(str(error)) from None
 
 
 def cmd_replay(args) -> int:
     from ..replay import report
 
+    datasets = _dataset_paths(args.bags)
+    if args.out and datasets:
+        raise UsageError("--out annotates a bag; a dataset replay writes --report")
     if args.out and len(args.bags) != 1:
         raise UsageError("--out annotates one bag; give exactly one")
     if args.out and os.path.exists(args.out):
@@ -84,20 +135,35 @@ def cmd_replay(args) -> int:
     overrides = params_or_fleet(args.params, args.fleet, args.robot)
     overrides.update(guard_overrides(args))
     params = P.effective(overrides)
-    options = _replay_options(args)
-    result = _run_replay(args.bags, overrides, options, args)
+    if datasets:
+        result = _run_dataset_replay(args.bags, overrides, args)
+    else:
+        result = _run_replay(args.bags, overrides, _replay_options(args), args)
     summary = report.write_report(result, params, args.report) if args.report else report.summarise(result, params)
     if args.out:
         report.write_annotated(args.bags[0], result["decisions"], args.out)
     if args.json:
-        print(json.dumps({"settings": result["settings"], "wall_s": result["wall_s"], "summary": summary}))
+        print(json.dumps({"settings": result["settings"], "wall_s": result["wall_s"],
+                          "throughput": result.get("throughput"), "summary": summary}))
         return 0
-    print(f"{summary['decisions']} decisions on {len(args.bags)} bag(s) in {result['wall_s']:.1f} s: "
+    kind = "dataset(s)" if datasets else "bag(s)"
+    print(f"{summary['decisions']} decisions on {len(args.bags)} {kind} in {result['wall_s']:.1f} s: "
           f"certified {summary['certified_share']:.1%}, stop rate {summary['stop_rate']:.1%}")
+    speed = result.get("throughput") or {}
+    if speed:
+        print(f"  {speed['decisions_per_second']} decisions/s, {speed['decisions_per_second_per_worker']} per worker "
+              f"({speed['workers']}), scaling efficiency {speed['scaling_efficiency']}")
     for reason, count in summary["stops_by_reason"].items():
         print(f"  stop {reason:24} {count}")
     if "agreement" in summary:
         print(f"  agreement with the recorded command when certified: {summary['agreement']['agreement_when_certified']}")
+    if "per_episode" in summary:
+        print(f"  {'dataset':20} {'episode':>7} {'decisions':>9} {'certified':>9} {'agreement':>9}  stops")
+        for row in summary["per_episode"]:
+            stops = ", ".join(f"{k} {v}" for k, v in row["stops_by_reason"].items()) or "-"
+            agreement = "-" if row["agreement_when_certified"] is None else f"{row['agreement_when_certified']:.1%}"
+            print(f"  {row['dataset'][:20]:20} {row['episode_index']:>7} {row['decisions']:>9} "
+                  f"{row['certified_share']:>9.1%} {agreement:>9}  {stops}")
     for written in filter(None, (args.report, args.out)):
         print(f"wrote {written}")
     return 0
@@ -110,9 +176,13 @@ def cmd_fleet_replay(args) -> int:
     for overrides in (base, other):
         overrides.update(guard_overrides(args))
     base_params, other_params = P.effective(base), P.effective(other)
-    options = _replay_options(args)
-    first = _run_replay(args.bags, base, options, args, label=os.path.basename(args.file))
-    second = _run_replay(args.bags, other, options, args, label=os.path.basename(args.compare))
+    if _dataset_paths(args.bags):
+        first = _run_dataset_replay(args.bags, base, args, label=os.path.basename(args.file))
+        second = _run_dataset_replay(args.bags, other, args, label=os.path.basename(args.compare))
+    else:
+        options = _replay_options(args)
+        first = _run_replay(args.bags, base, options, args, label=os.path.basename(args.file))
+        second = _run_replay(args.bags, other, options, args, label=os.path.basename(args.compare))
     comparison = report.compare(first, second, base_params, other_params)
     if args.json:
         print(json.dumps(comparison))
@@ -132,10 +202,14 @@ def cmd_fleet_replay(args) -> int:
 
 
 def add_replay_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("bags", nargs="+", metavar="BAG", help="rosbag2 directories or .mcap/.db3 files")
-    parser.add_argument("--image-topic", required=True, help="sensor_msgs/Image or CompressedImage topic")
-    instruction = parser.add_mutually_exclusive_group(required=True)
-    instruction.add_argument("--instruction", help="one instruction for every frame")
+    parser.add_argument("bags", nargs="+", metavar="BAG_OR_DATASET",
+                        help="rosbag2 directories or .mcap/.db3 files, or LeRobot v3.0 dataset folders")
+    parser.add_argument("--image-topic", help="bags: the sensor_msgs/Image or CompressedImage topic")
+    parser.add_argument("--image-key", help="datasets: the camera feature (default: the first video or image one)")
+    parser.add_argument("--episodes", help="datasets: episodes to replay, e.g. 0,3-5 (default: all)")
+    instruction = parser.add_mutually_exclusive_group()
+    instruction.add_argument("--instruction", help="one instruction for every frame (datasets: instead of each "
+                                                   "episode's task)")
     instruction.add_argument("--instruction-topic", help="std_msgs/String topic: the latest one at each decision")
     parser.add_argument("--state-topic", help="sensor_msgs/JointState or std_msgs/Float32MultiArray (policies that take state)")
     parser.add_argument("--cmd-topic", help="the recorded command (Twist or TwistStamped): agreement with the guard")
