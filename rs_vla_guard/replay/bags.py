@@ -22,6 +22,7 @@ TWIST = "geometry_msgs/msg/Twist"
 TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
 ODOMETRY = "nav_msgs/msg/Odometry"
 DIAGNOSTIC_STATUS = "diagnostic_msgs/msg/DiagnosticStatus"
+JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 STORAGES = ("mcap", "sqlite3")
 
 
@@ -116,6 +117,15 @@ def twist_values(msg, msgtype: str) -> Tuple[float, float]:
     return float(twist.linear.x), float(twist.angular.z)
 
 
+def command_values(msg, msgtype: str) -> Tuple[List[str], List[float]]:
+    """(names, values) of a recorded command: a Twist or TwistStamped (linear_x, angular_z), or a
+    JointTrajectory (its joints at the first point: what the arm was sent to next)."""
+    if msgtype == JOINT_TRAJECTORY:
+        first = msg.points[0].positions if len(msg.points) else []
+        return list(msg.joint_names), np.asarray(first, dtype=float).tolist()
+    return ["linear_x", "angular_z"], list(twist_values(msg, msgtype))
+
+
 class BagWriter:
     """A rosbag2 being written (MCAP by default): typed helpers for the messages this package records,
     and ``raw`` for copying messages of another bag unchanged."""
@@ -191,10 +201,26 @@ class BagWriter:
         self.write(topic, TWIST_STAMPED, time_ns, self.types[TWIST_STAMPED](header=self.header(time_ns, frame_id),
                                                                             twist=twist))
 
+    def float_array(self, topic: str, time_ns: int, values: Sequence[float]):
+        self.write(topic, FLOAT_ARRAY, time_ns, self.types[FLOAT_ARRAY](
+            layout=self.types["std_msgs/msg/MultiArrayLayout"](dim=[], data_offset=0),
+            data=np.asarray(values, np.float32)))
+
     def joint_state(self, topic: str, time_ns: int, names: Sequence[str], positions: Sequence[float]):
         self.write(topic, JOINT_STATE, time_ns, self.types[JOINT_STATE](
             header=self.header(time_ns), name=list(names), position=np.asarray(positions, float),
             velocity=np.zeros(0), effort=np.zeros(0)))
+
+    def joint_trajectory(self, topic: str, time_ns: int, names: Sequence[str], waypoints, dt_s: float):
+        """The K x D ``waypoints`` at ``dt_s`` apart (zero stamp: start now), as the node sends ros2_control."""
+        t = self.types
+        duration = t["builtin_interfaces/msg/Duration"]
+        points = [t["trajectory_msgs/msg/JointTrajectoryPoint"](
+            positions=np.asarray(row, float), velocities=np.zeros(0), accelerations=np.zeros(0), effort=np.zeros(0),
+            time_from_start=duration(sec=int((k + 1) * dt_s), nanosec=int(round(((k + 1) * dt_s % 1) * 1e9)) % 10**9))
+            for k, row in enumerate(np.atleast_2d(np.asarray(waypoints, float)))]
+        self.write(topic, JOINT_TRAJECTORY, time_ns, t[JOINT_TRAJECTORY](
+            header=self.header(0), joint_names=list(names), points=points))
 
     def odometry(self, topic: str, time_ns: int, x: float, y: float, yaw: float, linear_x: float, angular_z: float):
         t = self.types

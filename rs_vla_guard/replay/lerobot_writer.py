@@ -69,7 +69,7 @@ class DatasetWriter:
     """A v3.0 dataset written episode by episode: one camera (``camera_format`` video or image), a state and
     an action vector with element names, and ``extra`` columns (name -> (dtype, shape)) per frame."""
 
-    def __init__(self, root: str, *, fps: int, state_names: Sequence[str], action_names: Sequence[str],
+    def __init__(self, root: str, *, fps: int, state_names: Optional[Sequence[str]], action_names: Sequence[str],
                  camera_shape: Sequence[int], camera_key: str = CAMERA_KEY, camera_format: str = "video",
                  codec: str = "av1", crf: int = 20, extra: Optional[Dict[str, tuple]] = None,
                  robot_type: str = "", frames_per_file: int = 100_000, info_extra: Optional[Dict[str, Any]] = None):
@@ -85,7 +85,7 @@ class DatasetWriter:
         self.root, self.fps, self.camera_key, self.camera_format = root, int(fps), camera_key, camera_format
         self.codec, self.crf, self.frames_per_file = CODECS[codec], crf, max(1, int(frames_per_file))
         self.height, self.width = height, width
-        self.state_names, self.action_names = list(state_names), list(action_names)
+        self.state_names, self.action_names = list(state_names or []), list(action_names)
         self.extra = dict(extra or {})
         self.robot_type, self.info_extra = robot_type, dict(info_extra or {})
         self.tasks: Dict[str, int] = {}
@@ -99,29 +99,33 @@ class DatasetWriter:
 
     # ------------------------------------------------------------------ episodes
 
-    def add_episode(self, images: Sequence[np.ndarray], states: Sequence[Sequence[float]],
-                    actions: Sequence[Sequence[float]], task: str, extra: Optional[Dict[str, Sequence]] = None) -> int:
-        """Append one episode (equal lengths, one task); returns its episode index."""
+    def add_episode(self, images: Sequence[np.ndarray], states: Optional[Sequence[Sequence[float]]],
+                    actions: Sequence[Sequence[float]], task, extra: Optional[Dict[str, Sequence]] = None) -> int:
+        """Append one episode (equal lengths; ``task`` one text, or one per frame; ``states`` None when the
+        dataset has no state); returns its episode index."""
         length = len(images)
-        if not length or len(states) != length or len(actions) != length:
+        states = states if self.state_names else [()] * length
+        tasks = [task] * length if isinstance(task, str) else list(task)
+        if not length or len(states) != length or len(actions) != length or len(tasks) != length:
             raise ValueError(f"an episode needs equal, non-zero numbers of images ({length}), states ({len(states)}) "
                              f"and actions ({len(actions)})")
         extra = dict(extra or {})
         if set(extra) != set(self.extra) or any(len(v) != length for v in extra.values()):
             raise ValueError(f"extra columns: give {sorted(self.extra)}, each of length {length}")
         index = len(self.episodes)
-        task_index = self.tasks.setdefault(task, len(self.tasks))
+        task_indices = [self.tasks.setdefault(text, len(self.tasks)) for text in tasks]
         if self._data_rows and self._data_rows + length > self.frames_per_file:
             self._flush_data()
-        entry: Dict[str, Any] = {"episode_index": index, "tasks": [task], "length": length,
+        entry: Dict[str, Any] = {"episode_index": index, "tasks": list(dict.fromkeys(tasks)), "length": length,
                                  "data/chunk_index": 0, "data/file_index": self._data_file,
                                  "dataset_from_index": self.total, "dataset_to_index": self.total + length}
         columns = self._rows
         for frame in range(length):
             row = {"index": self.total + frame, "episode_index": index, "frame_index": frame,
-                   "timestamp": np.float32(frame / self.fps), "task_index": task_index,
-                   "observation.state": [float(v) for v in states[frame]],
+                   "timestamp": np.float32(frame / self.fps), "task_index": task_indices[frame],
                    "action": [float(v) for v in actions[frame]]}
+            if self.state_names:
+                row["observation.state"] = [float(v) for v in states[frame]]
             if self.camera_format == "image":
                 row[self.camera_key] = {"bytes": _png(images[frame]), "path": None}
             for name, values in extra.items():
@@ -204,9 +208,9 @@ class DatasetWriter:
                               "video.pix_fmt": "yuv420p", "video.is_depth_map": False, "video.fps": self.fps,
                               "video.channels": 3, "has_audio": False}
         scalar = lambda dtype: {"dtype": dtype, "shape": [1], "names": None}  # noqa: E731
-        features = {self.camera_key: camera,
-                    "observation.state": {"dtype": "float32", "shape": [len(self.state_names)],
-                                          "names": self.state_names},
+        state = {"observation.state": {"dtype": "float32", "shape": [len(self.state_names)],
+                                       "names": self.state_names}} if self.state_names else {}
+        features = {self.camera_key: camera, **state,
                     "action": {"dtype": "float32", "shape": [len(self.action_names)], "names": self.action_names},
                     **{name: {"dtype": dtype, "shape": list(shape), "names": None}
                        for name, (dtype, shape) in self.extra.items()},
@@ -226,7 +230,7 @@ class DatasetWriter:
         stats: Dict[str, Any] = {}
         folder = os.path.join(self.root, "data")
         paths = sorted(os.path.join(d, f) for d, _, files in os.walk(folder) for f in files)
-        for key in ("observation.state", "action"):
+        for key in ("observation.state", "action")[0 if self.state_names else 1:]:
             values = np.concatenate([np.asarray(pq.read_table(p, columns=[key]).column(key).to_pylist(), np.float64)
                                      for p in paths]) if paths else np.zeros((0, 1))
             if values.size:

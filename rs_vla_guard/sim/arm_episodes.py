@@ -37,9 +37,10 @@ from .episodes import BAG_START_NS, both_conditions, noisy_outputs
 
 CLEAN_MEDIAN_SAMPLES = 256  # noisy chunks of the clean frame's smoothed median chunk
 # What ``sim --world arm --record`` writes per decision (sim time from BAG_START_NS): the camera frame the
-# arm saw, the joint states, the instruction, and, guarded, the certificate (with the chunk and its tube).
+# arm saw, the joint states, the instruction, the executed chunk (a JointTrajectory; a hold when stopped), and,
+# guarded, the certificate (with the chunk and its tube).
 RECORDED_TOPICS = {"image": "/camera/image", "instruction": "/instruction", "joint_states": "/joint_states",
-                   "certificate": "/guard/certificate"}
+                   "certificate": "/guard/certificate", "joint_trajectory": "/joint_trajectory"}
 
 
 @dataclass
@@ -134,6 +135,9 @@ def run_episode(guard, world: arm.ArmWorld, seed: int, *, guarded: bool, attack:
         result.decisions += 1
         if on_step is not None:
             on_step(world, np.asarray(seen), action if certified else "hold")
+        if bag is not None:  # the executed command: the chunk, or a hold at the measured positions
+            bag.joint_trajectory(RECORDED_TOPICS["joint_trajectory"], stamp_ns + 2, list(arm.JOINTS),
+                                 waypoints if certified else [q], rules.dt_s)
         if not certified:
             result.stops += 1
             world.hold(rules.steps * rules.dt_s)

@@ -18,7 +18,7 @@ from ..certification.extent import TRANSFORMS
 
 from .arguments import (_list_of, _positive_float, _positive_int, _probability, add_guard_options,
                         guard_overrides, read_image)
-from .replay_commands import add_replay_options, cmd_fleet, cmd_fleet_replay, cmd_replay
+from .replay_commands import add_convert_parser, add_replay_options, cmd_fleet, cmd_fleet_replay, cmd_replay
 from .sources import UsageError
 
 
@@ -371,7 +371,8 @@ def build_parser() -> argparse.ArgumentParser:
     fleet_replay.set_defaults(func=cmd_fleet_replay)
     fleet.set_defaults(func=cmd_fleet)
 
-    replay = sub.add_parser("replay", help="what the guard would have done on recorded rosbag2 frames")
+    replay = sub.add_parser("replay", help="what the guard would have done on recorded rosbag2 frames or "
+                            "LeRobot datasets")
     add_replay_options(replay)
     replay.add_argument("--params", help="ROS parameter file of the guard (e.g. config/guard.yaml)")
     replay.add_argument("--fleet", help="fleet file; with --robot, that robot's parameters")
@@ -379,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--report", metavar="DIR", help="write report.json and plots here")
     replay.add_argument("--out", metavar="ANNOTATED.mcap", help="the bag plus /guard/* topics, as MCAP")
     replay.set_defaults(func=cmd_replay)
+    add_convert_parser(sub)
     return parser
 
 

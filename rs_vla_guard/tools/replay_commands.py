@@ -219,3 +219,63 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray", default=None, metavar="ADDRESS", help="'local' or a Ray cluster address")
     parser.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
     add_guard_options(parser)
+
+
+# ---------------------------------------------------------------- convert
+
+def cmd_convert(args) -> int:
+    """rosbag2 recordings -> one LeRobot v3.0 dataset (an episode per bag), or (--to rosbag2) the reverse."""
+    from ..replay.bags import BagError
+    from ..replay.convert import BagTopics, bags_to_dataset, dataset_to_bags
+    from ..replay.lerobot import DatasetError, is_dataset
+
+    *sources, out = args.paths
+    if not sources:
+        raise UsageError("give the input(s) and then the output directory")
+    if os.path.exists(out) and (args.to == "lerobot" or os.listdir(out)):
+        raise UsageError(f"output {out} exists" + ("" if args.to == "lerobot" else " and is not empty"))
+    for source in sources:
+        if not os.path.exists(source):
+            raise UsageError(f"not found: {source}")
+    try:
+        if args.to == "rosbag2":
+            if len(sources) != 1 or not is_dataset(sources[0]):
+                raise UsageError("--to rosbag2 converts one LeRobot dataset folder: convert DATASET OUT_DIR --to rosbag2")
+            written = dataset_to_bags(sources[0], out, image_key=args.image_key)
+            print(f"wrote {len(written)} bag(s) in {out} (one per episode; camera on /camera/image)")
+            return 0
+        if not args.image_topic:
+            raise UsageError("convert BAG... DATASET_DIR needs --image-topic")
+        if (args.instruction is None) == (args.instruction_topic is None):
+            raise UsageError("convert BAG... DATASET_DIR needs --instruction or --instruction-topic")
+        if any(is_dataset(s) for s in sources):
+            raise UsageError("the inputs are LeRobot datasets: add --to rosbag2")
+        info = bags_to_dataset(sources, out, BagTopics(args.image_topic, args.instruction, args.instruction_topic,
+                                                       args.state_topic, args.cmd_topic, args.certificate_topic),
+                               fps=args.fps, camera_format=args.camera_format, codec=args.codec)
+    except (BagError, DatasetError) as error:
+        raise UsageError(str(error)) from None
+    print(f"wrote {out}: LeRobot {info['codebase_version']}, {info['total_episodes']} episode(s), "
+          f"{info['total_frames']} frames at {info['fps']} fps")
+    return 0
+
+
+def add_convert_parser(sub) -> None:
+    convert = sub.add_parser("convert", help="rosbag2 recordings to a LeRobot v3.0 dataset (an episode per bag), "
+                             "or --to rosbag2 the reverse")
+    convert.add_argument("paths", nargs="+", metavar="PATH", help="BAG [BAG ...] DATASET_DIR, or DATASET OUT_DIR "
+                         "with --to rosbag2")
+    convert.add_argument("--to", choices=("lerobot", "rosbag2"), default="lerobot")
+    convert.add_argument("--image-topic", help="sensor_msgs/Image or CompressedImage topic")
+    instruction = convert.add_mutually_exclusive_group()
+    instruction.add_argument("--instruction", help="one task text for every frame")
+    instruction.add_argument("--instruction-topic", help="std_msgs/String topic: the latest one is each frame's task")
+    convert.add_argument("--state-topic", help="JointState, Float32MultiArray or Odometry: observation.state")
+    convert.add_argument("--cmd-topic", help="Twist, TwistStamped or JointTrajectory: action (the command in force)")
+    convert.add_argument("--certificate-topic", help="the guard's certificates (DiagnosticStatus): guard.* columns")
+    convert.add_argument("--fps", type=_positive_int, help="frames per second (default: the camera's rate)")
+    convert.add_argument("--camera-format", choices=("video", "image"), default="video",
+                         help="video: mp4 (lossy, what LeRobot trains on); image: PNG in the parquet (lossless)")
+    convert.add_argument("--codec", choices=("av1", "h264"), default="av1")
+    convert.add_argument("--image-key", help="--to rosbag2: the camera feature (default: the first)")
+    convert.set_defaults(func=cmd_convert)

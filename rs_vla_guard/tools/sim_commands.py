@@ -6,6 +6,7 @@ import importlib.util
 import json
 import os
 import sys
+import tempfile
 
 from .. import settings as P
 from ..attacks import ATTACKS, PGD_AIMS
@@ -30,10 +31,15 @@ def cmd_sim(args) -> int:
         if not args.strip.lower().endswith((".gif", ".png")) or not os.path.isdir(folder):
             raise UsageError(f"--strip {args.strip}: must be a .gif or .png file in an existing directory")
     arm = args.world == "arm"
+    bag_dir = args.record
     if args.record:
         if os.path.exists(args.record) and os.listdir(args.record):
             raise UsageError(f"--record {args.record}: not an empty directory")
         os.makedirs(args.record, exist_ok=True)
+        if args.record_format == "lerobot":  # bags first, converted per condition at the end
+            bag_dir = tempfile.mkdtemp(prefix=".bags-", dir=args.record)
+    elif args.record_format != "rosbag2":
+        raise UsageError("--record-format needs --record DIR")
     overrides = guard_overrides(args)
     if arm:
         overrides = with_builtin_parameters({"policy": "builtin-arm", **overrides})
@@ -48,14 +54,16 @@ def cmd_sim(args) -> int:
 
         report = arm_episodes.run(guard, episodes=args.episodes, seed=first_seed, attack=args.attack, eps=args.eps,
                                   pgd_steps=args.pgd_steps, strip_path=args.strip, progress=progress,
-                                  max_decisions=args.max_decisions, record_dir=args.record)
+                                  max_decisions=args.max_decisions, record_dir=bag_dir)
     else:
         from ..sim import episodes as simulate
 
         report = simulate.run(guard, episodes=args.episodes, seed=first_seed, attack=args.attack, eps=args.eps,
                               max_time_s=args.max_time, pgd_steps=args.pgd_steps, strip_path=args.strip,
-                              recovery_after_s=args.recovery_after, pgd_aim=args.pgd_aim, record_dir=args.record,
+                              recovery_after_s=args.recovery_after, pgd_aim=args.pgd_aim, record_dir=bag_dir,
                               progress=progress)
+    if args.record and args.record_format == "lerobot":
+        report["datasets"] = _bags_to_datasets(bag_dir, args.record, arm, args.codec, progress)
     if args.json:
         print(json.dumps(report))
         return 0
@@ -67,6 +75,34 @@ def cmd_sim(args) -> int:
     for key in keys:
         print(f"{key:28} {str(report['guarded'][key]):>10} {str(report['unguarded'][key]):>10}")
     return 0
+
+
+def _bags_to_datasets(bag_dir: str, out: str, arm: bool, codec: str, progress) -> dict:
+    """The recorded bags of each condition as one LeRobot dataset ``out/<guarded|unguarded>`` (an episode per
+    seed); the bags are removed after."""
+    import glob
+    import shutil
+
+    from ..replay.convert import BagTopics, bags_to_dataset
+
+    if arm:
+        from ..sim.arm_episodes import RECORDED_TOPICS as topics
+        state, command = topics["joint_states"], topics["joint_trajectory"]
+    else:
+        from ..sim.episodes import RECORDED_TOPICS as topics
+        state, command = topics["odom"], topics["cmd_vel"]
+    written = {}
+    for label in ("guarded", "unguarded"):
+        bags = sorted(glob.glob(os.path.join(bag_dir, f"{label}_seed*")))
+        target = os.path.join(out, label)
+        bags_to_dataset(bags, target, BagTopics(image=topics["image"], instruction_topic=topics["instruction"],
+                                                state=state, command=command,
+                                                certificate=topics["certificate"] if label == "guarded" else None),
+                        codec=codec, robot_type="rs_vla_guard_arm" if arm else "rs_vla_guard_base")
+        written[label] = target
+        progress(f"wrote {target} (LeRobot v3.0, {len(bags)} episodes)")
+    shutil.rmtree(bag_dir)
+    return written
 
 
 def arm_scene(args) -> int:
@@ -119,6 +155,11 @@ def add_parser(sub, add_guard_options) -> None:
     sim.add_argument("--record", default=None, metavar="DIR",
                      help="write every episode as a rosbag2 (MCAP) in DIR: camera, instruction, and command and "
                      "odometry (base) or joint states (arm); guarded, the certificates")
+    sim.add_argument("--record-format", dest="record_format", choices=("rosbag2", "lerobot"), default="rosbag2",
+                     help="lerobot: DIR/guarded and DIR/unguarded as LeRobot v3.0 datasets (an episode per seed: "
+                     "camera video, observation.state, the executed command as action, the instruction as task, "
+                     "guarded with the certificate as guard.* columns)")
+    sim.add_argument("--codec", choices=("av1", "h264"), default="av1", help="--record-format lerobot: the video codec")
     sim.add_argument("--strip", default=None, metavar="FILE",
                      help="write the first guarded episode as FILE (.gif animated, .png a strip of 6 steps)")
     add_guard_options(sim)
