@@ -52,9 +52,10 @@ setup(
         # Closed-loop simulation (rs_vla_guard.sim); headless rendering needs MUJOCO_GL=egl.
         "sim": ["mujoco"],
         # Offline replay of rosbag2 recordings (pure Python, no ROS install needed).
-        "replay": ["rosbags==0.11.9", "matplotlib"],
+        # LeRobot v3.0 datasets (parquet + mp4) are read and written with pyarrow and PyAV (AV1 and h264).
+        "replay": ["rosbags==0.11.9", "matplotlib", "pyarrow==26.0.1", "av==18.1.0"],
         # Fleet-scale replay on a Ray cluster.
-        "fleet": ["rosbags==0.11.9", "matplotlib", "ray==2.60.0"],
+        "fleet": ["rosbags==0.11.9", "matplotlib", "pyarrow==26.0.1", "av==18.1.0", "ray==2.60.0"],
     },
     zip_safe=True,
     maintainer="rs_vla_guard developers",

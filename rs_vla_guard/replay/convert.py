@@ -1,7 +1,8 @@
 """rosbag2 <-> LeRobot v3.0: ``rs-vla-guard convert``, and what ``sim --record-format lerobot`` writes through.
 
-Bag -> dataset: each bag is one episode. Frames are taken at ``fps`` (default: the camera's own rate) from
-the first camera frame to the last, each the recorded frame nearest that moment; with it the latest state
+Bag -> dataset: each bag is one episode. Every camera frame becomes one dataset frame, at the camera's own rate
+(its median interval); with ``fps``, frames are taken at that rate instead from the first camera frame to
+the last, each the recorded frame nearest that moment. With each frame: the latest state
 (JointState by joint name, Float32MultiArray, or Odometry as x, y, yaw), the command in force until the next
 frame (Twist/TwistStamped as linear_x, angular_z; JointTrajectory as its first point), the latest
 instruction as the task, and, when a certificate topic is given, the guard's certificate as the columns
@@ -142,7 +143,7 @@ def bags_to_dataset(paths: Sequence[str], out: str, topics: BagTopics, *, fps: O
                            info_extra={SOURCE_KEY: {"source": source}})
     for path, recorded in zip(paths, episodes):
         times = [t for t, _ in recorded["frames"]]
-        picks = _picks(times, rate)
+        picks = _picks(times, rate) if fps else list(range(len(times)))
         rows: Dict[str, List[Any]] = {"images": [], "states": [], "actions": [], "tasks": [],
                                       **{k: [] for k in extra}}
         for index in picks:
