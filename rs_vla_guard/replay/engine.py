@@ -209,6 +209,10 @@ def _timed_run(job, guard: Guard, options: Any) -> Tuple[float, float, List[Dict
     return started, time.time(), records
 
 
+def _worker_model_id() -> str:
+    return _WORKER["guard"].policy.model_id
+
+
 def _worker_run(job) -> Tuple[float, float, List[Dict[str, Any]]]:
     """A shard (a bag's :class:`Job` or a dataset's ``DatasetJob``) on this worker's guard, with its start
     and end times."""
@@ -349,7 +353,7 @@ def _ray_replay(jobs: List[Any], overrides, options: Any, address: str, workers:
                 return _worker_run(job)
 
             def model_id(self):
-                return _WORKER["guard"].policy.model_id
+                return _worker_model_id()
 
         cpus = int(ray.available_resources().get("CPU", 1))
         count = max(1, min(workers if workers > 1 else cpus, len(jobs)))
