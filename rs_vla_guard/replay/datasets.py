@@ -105,12 +105,8 @@ class DatasetReplay:
         positions = list(range(0, episode.length, self.options.every))
         instruction = self.options.instruction
         records = []
-        try:
-            images = list(self.dataset.images(episode, self.camera, rows, positions))
-        except (DatasetError, InvalidImage) as error:
-            images = [(p, InvalidImage(str(error))) for p in positions]
         sources = rows.columns.get(SOURCE_FRAME)
-        for position, image in images:
+        for position, image in self._images(episode, rows, positions):  # one decoded frame in memory at a time
             task = instruction if instruction is not None else self.dataset.tasks.get(int(rows.task_index[position]), "")
             state = rows.state[position] if rows.state is not None else None
             action = rows.action[position] if rows.action is not None else None
@@ -118,6 +114,17 @@ class DatasetReplay:
             records.append(self._record(index, int(rows.frame_index[position]), float(rows.timestamp[position]), task,
                                         state, image, action, source))
         return records
+
+    def _images(self, episode, rows, positions):
+        """The episode's frames at ``positions``; past an unreadable video, the rest as InvalidImage."""
+        done = 0
+        try:
+            for position, image in self.dataset.images(episode, self.camera, rows, positions):
+                done += 1
+                yield position, image
+        except (DatasetError, InvalidImage) as error:
+            for position in positions[done:]:
+                yield position, InvalidImage(str(error))
 
     def _seed(self, episode: int, frame: int, source: Optional[int]) -> int:
         origin = self.sources.get(str(episode))

@@ -32,6 +32,7 @@ TASKS_PATH = os.path.join("meta", "tasks.parquet")
 EPISODES_DIR = os.path.join("meta", "episodes")
 MAX_INFO_BYTES = 1_000_000  # an info.json is a few kB
 MAX_META_BYTES = 256 * 2**20  # tasks and episode tables: a million episodes fit
+MAX_DATA_BYTES = 2 * 2**30  # one data file (LeRobot rolls them over at 100 MB); only the needed columns are read
 CAMERA_DTYPES = ("video", "image")
 
 
@@ -242,7 +243,7 @@ class LeRobotDataset:
         if missing:
             raise DatasetError(f"{episode.data_path}: no column {missing[0]}")
         wanted += [c for c in ("observation.state", "action", *extra) if c in schema and c not in wanted]
-        table = _read_table(episode.data_path, wanted, max_bytes=4 * 2**30)
+        table = _read_table(episode.data_path, wanted, max_bytes=MAX_DATA_BYTES)
         index = table.column("index")
         table = table.filter(pc.and_(pc.greater_equal(index, episode.data_from), pc.less(index, episode.data_to)))
         table = table.sort_by("index")
@@ -272,7 +273,7 @@ class LeRobotDataset:
         yield from zip(positions, decode_video(span.path, times, self.fps, self.max_pixels))
 
     def _png_images(self, episode: Episode, camera: str, positions: Sequence[int]) -> Iterator[Tuple[int, Any]]:
-        table = _read_table(episode.data_path, ["index", camera], max_bytes=4 * 2**30)
+        table = _read_table(episode.data_path, ["index", camera], max_bytes=MAX_DATA_BYTES)
         by_index = dict(zip(table.column("index").to_pylist(), table.column(camera).to_pylist()))
         for position in positions:
             cell = by_index.get(episode.data_from + position)

@@ -244,12 +244,12 @@ def cmd_convert(args) -> int:
             written = dataset_to_bags(sources[0], out, image_key=args.image_key)
             print(f"wrote {len(written)} bag(s) in {out} (one per episode; camera on /camera/image)")
             return 0
+        if any(is_dataset(s) for s in sources):
+            raise UsageError("the inputs are LeRobot datasets: add --to rosbag2")
         if not args.image_topic:
             raise UsageError("convert BAG... DATASET_DIR needs --image-topic")
         if (args.instruction is None) == (args.instruction_topic is None):
             raise UsageError("convert BAG... DATASET_DIR needs --instruction or --instruction-topic")
-        if any(is_dataset(s) for s in sources):
-            raise UsageError("the inputs are LeRobot datasets: add --to rosbag2")
         info = bags_to_dataset(sources, out, BagTopics(args.image_topic, args.instruction, args.instruction_topic,
                                                        args.state_topic, args.cmd_topic, args.certificate_topic),
                                fps=args.fps, camera_format=args.camera_format, codec=args.codec)

@@ -169,3 +169,21 @@ def test_bad_episode_selections_are_one_line_errors(text):
     with pytest.raises(ValueError) as caught:
         parse_episodes(text)
     one_line(caught.value)
+
+
+def test_convert_and_replay_refuse_bad_requests_with_one_line_and_a_non_zero_exit(tmp_path, capsys):
+    from rs_vla_guard.tools.cli import main
+
+    dataset = independent(tmp_path / "ds")
+    cases = [
+        (["convert", dataset, str(tmp_path / "out")], "--to rosbag2"),  # a dataset given as a bag
+        (["convert", str(tmp_path / "missing"), str(tmp_path / "out")], "not found"),
+        (["convert", dataset, str(tmp_path / "ds")], "exists"),
+        (["convert", dataset, str(tmp_path / "bags"), "--to", "rosbag2", "--image-key", "nope"], "no camera 'nope'"),
+        (["replay", dataset, "--image-topic", "/camera/image"], "read by feature"),
+        (["replay", dataset, "--episodes", "2-1"], "not a range"),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        error = capsys.readouterr().err.strip()
+        assert "\n" not in error and expected in error, (argv, error)
