@@ -24,6 +24,7 @@ ODOMETRY = "nav_msgs/msg/Odometry"
 DIAGNOSTIC_STATUS = "diagnostic_msgs/msg/DiagnosticStatus"
 JOINT_TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 STORAGES = ("mcap", "sqlite3")
+RECORDING_KEY = "rs_vla_guard"  # metadata.yaml custom_data: the guard settings a recording was made with (JSON)
 
 
 class BagError(Exception):
@@ -117,6 +118,25 @@ def twist_values(msg, msgtype: str) -> Tuple[float, float]:
     return float(twist.linear.x), float(twist.angular.z)
 
 
+def recorded_settings(path: str) -> Optional[Dict[str, Any]]:
+    """The guard settings stored with a rosbag2 folder by :meth:`BagWriter.set_recording` (None: none stored,
+    or not a folder). The metadata file is read under the configuration files' bounds."""
+    import json
+
+    from ..settings.yaml_files import YamlFileError, load_yaml_file
+
+    metadata = os.path.join(path, "metadata.yaml")
+    if not os.path.isfile(metadata):
+        return None
+    try:
+        document = load_yaml_file(metadata)
+        text = document["rosbag2_bagfile_information"]["custom_data"][RECORDING_KEY]
+        settings = json.loads(text)
+    except (YamlFileError, KeyError, TypeError, ValueError):
+        return None
+    return settings if isinstance(settings, dict) else None
+
+
 def command_values(msg, msgtype: str) -> Tuple[List[str], List[float]]:
     """(names, values) of a recorded command: a Twist or TwistStamped (linear_x, angular_z), or a
     JointTrajectory (its joints at the first point: what the arm was sent to next)."""
@@ -137,10 +157,16 @@ class BagWriter:
             raise BagError(f"unknown storage {storage!r}; choose one of {', '.join(STORAGES)}")
         if os.path.exists(path):
             raise BagError(f"output exists: {path}")
+        # A path ending in .mcap is one MCAP file (what Foxglove and `mcap` tools take): the bag is written
+        # in a folder beside it and its one .mcap moved there at close. Any other path is a rosbag2 folder.
+        self.file = path if path.lower().endswith(".mcap") and storage == "mcap" else None
+        self._folder = path + ".partial" if self.file else path
+        if self.file and os.path.exists(self._folder):
+            raise BagError(f"output exists: {self._folder}")
         self.store = typestore()
         self.types = self.store.types
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
-        self._writer = Writer(Path(path), version=9, storage_plugin=plugin)
+        self._writer = Writer(Path(self._folder), version=9, storage_plugin=plugin)
         self._writer.open()
         self._connections: Dict[str, Any] = {}
 
@@ -152,6 +178,19 @@ class BagWriter:
 
     def close(self) -> None:
         self._writer.close()
+        if self.file:
+            import shutil
+
+            inner = [name for name in os.listdir(self._folder) if name.endswith(".mcap")]
+            os.replace(os.path.join(self._folder, inner[0]), self.file)
+            shutil.rmtree(self._folder)
+
+    def set_recording(self, settings: Dict[str, Any]) -> None:
+        """Store the guard settings (seed included) this recording was made with in the bag's metadata
+        (rosbag2 ``custom_data``), so that ``replay`` reproduces its certificates without extra flags."""
+        import json
+
+        self._writer.set_custom_data(RECORDING_KEY, json.dumps(settings, sort_keys=True))
 
     def _connection(self, topic: str, msgtype: str, source=None):
         topic = topic_name(topic)

@@ -138,9 +138,12 @@ def bags_to_dataset(paths: Sequence[str], out: str, topics: BagTopics, *, fps: O
     shape = first["frames"][0][1].shape
     extra = {SOURCE_FRAME: ("int64", (1,)), **(GUARD_COLUMNS if topics.certificate else {})}
     source = {str(i): {"bag": B.bag_name(p), "topic": B.topic_name(topics.image)} for i, p in enumerate(paths)}
+    recorded = [B.recorded_settings(p) for p in paths]  # what sim --record stored: replay applies it by default
+    origin = {"source": source, **({"settings": recorded[0]} if recorded[0] and all(r == recorded[0] for r in recorded)
+                                   else {})}
     writer = DatasetWriter(out, fps=rate, state_names=state_names, action_names=action_names, camera_shape=shape,
                            camera_format=camera_format, codec=codec, extra=extra, robot_type=robot_type,
-                           info_extra={SOURCE_KEY: {"source": source}})
+                           info_extra={SOURCE_KEY: origin})
     for path, recorded in zip(paths, episodes):
         times = [t for t, _ in recorded["frames"]]
         picks = _picks(times, rate) if fps else list(range(len(times)))

@@ -33,7 +33,7 @@ from ..replay.timeline import NS, frame_seed
 from ..sampling import frame_to_input
 from ..settings.chunks import tube_limit
 from . import arm
-from .episodes import BAG_START_NS, both_conditions, noisy_outputs
+from .episodes import BAG_START_NS, both_conditions, noisy_outputs, recording_settings
 
 CLEAN_MEDIAN_SAMPLES = 256  # noisy chunks of the clean frame's smoothed median chunk
 # What ``sim --world arm --record`` writes per decision (sim time from BAG_START_NS): the camera frame the
@@ -198,6 +198,7 @@ def run(guard, *, episodes: int, seed: int, attack: str, eps: float,
         return {"settings": settings, **both_conditions(run_one, episodes=episodes, seed=seed, summarise=summarise,
                                                         describe=describe, recorder_type=ArmStripRecorder,
                                                         progress=progress, strip_path=strip_path,
-                                                        record_dir=record_dir)}
+                                                        record_dir=record_dir,
+                                                        record_settings=recording_settings(guard))}
     finally:
         world.close()

@@ -282,9 +282,20 @@ def summarise(results: List[EpisodeResult]) -> Dict[str, object]:
     }
 
 
+def recording_settings(guard) -> Dict[str, object]:
+    """What a recording stores of the guard (:meth:`~rs_vla_guard.replay.bags.BagWriter.set_recording`): the
+    seed, and every parameter that differs from its default."""
+    from .. import settings as P
+
+    defaults = P.effective({})
+    return {"seed": guard.params["seed"], **{k: v for k, v in guard.params.items()
+                                             if k in defaults and v != defaults[k]}}
+
+
 def both_conditions(run_one: Callable, *, episodes: int, seed: int, summarise: Callable, describe: Callable,
                     recorder_type=StripRecorder, progress: Callable[[str], None] = lambda line: None,
-                    strip_path: Optional[str] = None, record_dir: Optional[str] = None) -> Dict[str, object]:
+                    strip_path: Optional[str] = None, record_dir: Optional[str] = None,
+                    record_settings: Optional[Dict[str, object]] = None) -> Dict[str, object]:
     """Guarded, then unguarded, runs of the same seeded episodes (``run_one(seed, guarded, recorder, bag,
     bag_name)``): each condition's summary and episodes. With ``strip_path``, the first guarded episode is also
     written as a GIF/PNG strip; with ``record_dir``, every episode as a rosbag2 (MCAP)
@@ -297,6 +308,8 @@ def both_conditions(run_one: Callable, *, episodes: int, seed: int, summarise: C
             recorder = recorder_type() if strip_path and guarded and episode == 0 else None
             name = f"{label}_seed{seed + episode:04d}"
             bag = BagWriter(os.path.join(record_dir, name)) if record_dir else None
+            if bag is not None and record_settings is not None:
+                bag.set_recording(record_settings)
             try:
                 result = run_one(seed + episode, guarded, recorder, bag, name)
             finally:
@@ -335,6 +348,7 @@ def run(guard, *, episodes: int, seed: int, attack: str, eps: float,
     try:
         return {"settings": settings, **both_conditions(run_one, episodes=episodes, seed=seed, summarise=summarise,
                                                         describe=describe, progress=progress, strip_path=strip_path,
-                                                        record_dir=record_dir)}
+                                                        record_dir=record_dir,
+                                                        record_settings=recording_settings(guard))}
     finally:
         world.close()

@@ -90,6 +90,27 @@ def _run_replay(bags, overrides, options, args, label: str = ""):
             raise UsageError(str(error)) from error
 
 
+def recorded_settings(paths, datasets: bool) -> dict:
+    """The guard settings the recordings were made with (``sim --record`` stores them), when every one of
+    ``paths`` carries the same; {} otherwise. Applied under ``--params`` and flags, so that replaying a recorded
+    episode reproduces its certificates without extra flags."""
+    from ..replay.bags import recorded_settings as of_bag
+    from ..replay.datasets import SOURCE_KEY
+    from ..replay.lerobot import DatasetError, LeRobotDataset
+
+    found = []
+    for path in paths:
+        if datasets:
+            try:
+                found.append((LeRobotDataset(path).info.get(SOURCE_KEY) or {}).get("settings"))
+            except DatasetError:
+                found.append(None)
+        else:
+            found.append(of_bag(path))
+    first = found[0]
+    return dict(first) if isinstance(first, dict) and all(f == first for f in found) else {}
+
+
 def _dataset_paths(paths) -> bool:
     """Whether ``paths`` are LeRobot datasets (all of them) rather than bags (none of them)."""
     from ..replay.lerobot import is_dataset
@@ -132,8 +153,8 @@ def cmd_replay(args) -> int:
         raise UsageError("--out annotates one bag; give exactly one")
     if args.out and os.path.exists(args.out):
         raise UsageError(f"--out {args.out} exists")
-    overrides = params_or_fleet(args.params, args.fleet, args.robot)
-    overrides.update(guard_overrides(args))
+    recorded = {} if args.ignore_recorded_settings else recorded_settings(args.bags, datasets)
+    overrides = {**recorded, **params_or_fleet(args.params, args.fleet, args.robot), **guard_overrides(args)}
     params = P.effective(overrides)
     if datasets:
         result = _run_dataset_replay(args.bags, overrides, args)
@@ -143,9 +164,12 @@ def cmd_replay(args) -> int:
     if args.out:
         report.write_annotated(args.bags[0], result["decisions"], args.out)
     if args.json:
-        print(json.dumps({"settings": result["settings"], "wall_s": result["wall_s"],
+        print(json.dumps({"settings": result["settings"], "recorded_settings": recorded, "wall_s": result["wall_s"],
                           "throughput": result.get("throughput"), "summary": summary}))
         return 0
+    if recorded:
+        print(f"settings recorded with the {'dataset' if datasets else 'bag'}(s) applied: seed {recorded.get('seed')}"
+              f"{f' and {len(recorded) - 1} more' if len(recorded) > 1 else ''} (--ignore-recorded-settings: not)")
     kind = "dataset(s)" if datasets else "bag(s)"
     print(f"{summary['decisions']} decisions on {len(args.bags)} {kind} in {result['wall_s']:.1f} s: "
           f"certified {summary['certified_share']:.1%}, stop rate {summary['stop_rate']:.1%}")
@@ -172,11 +196,12 @@ def cmd_replay(args) -> int:
 def cmd_fleet_replay(args) -> int:
     from ..replay import report
 
-    base, other = fleet_robot(args.file, args.robot), fleet_robot(args.compare, args.robot)
-    for overrides in (base, other):
-        overrides.update(guard_overrides(args))
+    datasets = _dataset_paths(args.bags)
+    recorded = {} if args.ignore_recorded_settings else recorded_settings(args.bags, datasets)
+    base, other = ({**recorded, **fleet_robot(path, args.robot), **guard_overrides(args)}
+                   for path in (args.file, args.compare))
     base_params, other_params = P.effective(base), P.effective(other)
-    if _dataset_paths(args.bags):
+    if datasets:
         first = _run_dataset_replay(args.bags, base, args, label=os.path.basename(args.file))
         second = _run_dataset_replay(args.bags, other, args, label=os.path.basename(args.compare))
     else:
@@ -218,6 +243,9 @@ def add_replay_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=_positive_int, default=1, help="local worker processes")
     parser.add_argument("--ray", default=None, metavar="ADDRESS", help="'local' or a Ray cluster address")
     parser.add_argument("--json", action="store_true", help="print one JSON object (progress goes to stderr)")
+    parser.add_argument("--ignore-recorded-settings", action="store_true",
+                        help="do not apply the seed and settings a sim recording stores (applied by default, under "
+                        "--params and flags)")
     add_guard_options(parser)
 
 

@@ -127,6 +127,16 @@ def test_the_report_and_the_annotated_mcap(tmp_path):
     assert curve["certified"] == sorted(curve["certified"], reverse=True)  # fewer certified at larger radii
     assert curve["certified"][0] == report["summary"]["certified_share"]
     decisions = report["decisions"]
+    # exactly the one file asked for, which Foxglove's own reader opens with the guard's channels
+    assert annotated.is_file() and sorted(os.listdir(tmp_path)) == ["annotated.mcap", "bag", "report"]
+    from mcap.reader import make_reader
+
+    with open(annotated, "rb") as handle:
+        summary = make_reader(handle).get_summary()
+    channels = {c.topic: summary.schemas[c.schema_id].name for c in summary.channels.values()}
+    assert channels["/guard/certificate"] == "diagnostic_msgs/msg/DiagnosticStatus"
+    assert summary.statistics.channel_message_counts[
+        next(i for i, c in summary.channels.items() if c.topic == "/guard/certificate")] == len(decisions)
     with BagReader(str(annotated)) as reader:
         assert {"/camera/image", "/instruction", "/cmd_vel", "/guard/action", "/guard/cmd_vel",
                 "/guard/certificate"} <= set(reader.types)
