@@ -13,7 +13,7 @@ $(STAMP): setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[ros,test,bench,sim,replay,fleet,semantic]"
+	$(PY) -m pip install --quiet -e ".[ros,test,bench,sim,replay,fleet,semantic,docs]"
 	@touch $(STAMP)
 
 demo: $(STAMP)

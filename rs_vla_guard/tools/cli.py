@@ -16,8 +16,9 @@ from typing import List, Optional
 from .. import settings as P
 from ..certification.extent import TRANSFORMS
 
-from .arguments import (_list_of, _positive_float, _positive_int, _probability, add_guard_options,
+from .arguments import (_alpha, _list_of, _positive_float, _positive_int, _probability, add_guard_options,
                         guard_overrides, read_image)
+from .output import quiet_libraries
 from .replay_commands import add_convert_parser, add_replay_options, cmd_fleet, cmd_fleet_replay, cmd_replay
 from .sources import UsageError
 
@@ -261,6 +262,9 @@ def _image_command(sub, name: str, func, help_text: str, json_help: str = "print
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rs-vla-guard", description="Certified VLA actions by randomized smoothing.")
+    parser.add_argument("--verbose", action="store_true", help="(anywhere on the line) show the libraries' progress "
+                        "bars and warnings, and sim's per-episode lines; without it a successful command writes "
+                        "nothing to stderr but a progress bar on a terminal")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="the guard node in the loop: camera, instruction, guard and monitor processes")
@@ -306,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="samples needed for a target radius (sample planning)")
     plan.add_argument("--radius", type=_positive_float, required=True)
     plan.add_argument("--sigma", type=_positive_float, default=0.25)
-    plan.add_argument("--alpha", type=_probability, default=0.001)
+    plan.add_argument("--alpha", type=_alpha, default=0.001, help="allowed probability of a false certificate, in "
+                      "(0, 0.5)")
     plan.add_argument("--p", type=_probability, default=None, help="assumed true probability of the action")
     plan.add_argument("--envelope-width", dest="envelope_width", type=_positive_float, default=None,
                       help="plan the samples for a certified envelope this wide (continuous commands) instead")
@@ -385,13 +390,34 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    try:
+        code = _run(argv)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:  # the reader went away (| head): no traceback, nothing more to write
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _run(argv: Optional[List[str]]) -> int:
     from ..fleet import FleetError
     from ..settings import ConfigError
     from ..errors import PolicyError  # torch-free: fleet and plan commands never load torch
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "--verbose" in argv  # accepted anywhere on the line, for every command
+    quiet_libraries(verbose)
+    args = build_parser().parse_args([a for a in argv if a != "--verbose"])
+    args.verbose = verbose
     try:
         return args.func(args)
+    except BrokenPipeError:
+        raise  # main's: a closed pipe is not an error of the command
+    except ModuleNotFoundError as error:  # an optional dependency: say which, and how to install it
+        from ..errors import missing_package
+
+        print(f"rs-vla-guard {args.command}: error: {missing_package(error)}", file=sys.stderr)
+        return 2
     except (UsageError, ConfigError, FleetError, PolicyError, ValueError, OSError) as error:
         print(f"rs-vla-guard {args.command}: error: {error}", file=sys.stderr)
         return 2

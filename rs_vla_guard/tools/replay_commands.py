@@ -10,6 +10,7 @@ import sys
 
 from .. import settings as P
 from .arguments import _positive_float, _positive_int, add_guard_options, guard_overrides
+from .output import progress_bar
 from .sources import UsageError, fleet_robot, params_or_fleet
 
 
@@ -60,10 +61,7 @@ def _replay_options(args):
 @contextlib.contextmanager
 def _progress(label: str):
     """A progress bar on stderr (decisions, rate, ETA): yields ``progress(done, total)``."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=0, unit="decision", desc=label, file=sys.stderr, dynamic_ncols=True,
-               disable=bool(os.environ.get("RS_VLA_GUARD_NO_PROGRESS")))
+    bar = progress_bar(label, "decision", total=0)
 
     def progress(done: int, total: int) -> None:
         bar.total = total

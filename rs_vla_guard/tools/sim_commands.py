@@ -11,6 +11,7 @@ import tempfile
 from .. import settings as P
 from ..attacks import ATTACKS, PGD_AIMS
 from .arguments import _non_negative_float, _positive_float, _positive_int, guard_overrides, with_builtin_parameters
+from .output import progress_bar
 from .sources import UsageError
 
 WORLDS = ("base", "arm")
@@ -48,7 +49,13 @@ def cmd_sim(args) -> int:
     if arm and guard.chunk_rules is None:
         raise UsageError("--world arm needs a chunked policy (chunk_execute_steps > 0), e.g. --policy builtin-arm")
     first_seed = args.seed if args.seed is not None else 0  # --seed (a guard option) seeds the episodes too
-    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    bar = progress_bar("sim", "episode", total=2 * args.episodes)
+
+    def progress(line: str) -> None:  # per-episode lines with --verbose; else one bar on a terminal
+        if getattr(args, "verbose", False):
+            print(line, file=sys.stderr, flush=True)
+        elif " episode " in line:
+            bar.update(1)
     if arm:
         from ..sim import arm_episodes
 
@@ -62,6 +69,7 @@ def cmd_sim(args) -> int:
                               max_time_s=args.max_time, pgd_steps=args.pgd_steps, strip_path=args.strip,
                               recovery_after_s=args.recovery_after, pgd_aim=args.pgd_aim, record_dir=bag_dir,
                               progress=progress)
+    bar.close()
     if args.record and args.record_format == "lerobot":
         report["datasets"] = _bags_to_datasets(bag_dir, args.record, arm, args.codec, progress)
     if args.json:

@@ -43,6 +43,17 @@ def test_a_recorded_episode_replays_to_the_live_decisions(tmp_path):
     # place with no frame (the recovery behaviour), past the image timeout
     extra = [r for t, r in replayed.items() if t not in live]
     assert all(r["reason"] == "stale_image" for r in extra)
+    # the recording stores its seed and settings: a replay without flags reproduces the same certificates
+    from rs_vla_guard.replay.bags import recorded_settings
+    from rs_vla_guard.tools.cli import main
+
+    assert recorded_settings(bag_path)["seed"] == 3
+    report = tmp_path / "report"
+    assert main(["replay", bag_path, "--image-topic", "/camera/image", "--instruction-topic", "/instruction",
+                 "--report", str(report), "--json"]) == 0
+    unflagged = {r["time_ns"]: r for r in json.loads((report / "report.json").read_text())["decisions"]}
+    assert all(unflagged[t]["action"] == r["action"] and unflagged[t]["radius"] == r["radius"]
+               for t, r in replayed.items())
 
 
 def certificate_of_replay(record, key):
