@@ -19,6 +19,7 @@ from .. import certification as certify
 from ..guard import Guard
 from ..sampling import NoisySampler, frame_to_input
 from ..tasks import blocks as scenes
+from .output import progress_bar
 
 KEYS = (
     "forward_images_per_s", "certify_samples_per_s", "throughput_ratio", "mean_samples", "sequential_mean_samples",
@@ -85,6 +86,7 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
     items = bench_scenes(scene_count)
     batch = guard.batch_size
 
+    bar = progress_bar("bench", "stage", total=6)  # on a terminal only
     # 1. The hardware limit: the policy's raw batched forward on clean images.
     first_frame, first_instruction = items[0]
     clean = torch.from_numpy(frame_to_input(first_frame, guard.policy.input_size)).to(device)
@@ -98,6 +100,7 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
         for _ in range(batches):
             classify(batch_pixels)
 
+    bar.update(1)
     # 2. The full noisy path at the same batch size: noise, normalisation, forward, oracle, counting.
     sampler = NoisySampler(classify, clean, sigma=p["sigma"], batch_size=batch, generator=guard.generator)
 
@@ -114,6 +117,7 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
     forward_images_per_s = batches * batch / forward_s
     certify_samples_per_s = drawn / certify_s
 
+    bar.update(1)
     # 3. The configured test against the Clopper-Pearson sequential test and Cohen's fixed two-stage CERTIFY,
     # same scenes, same alpha, n = n_max.
     runs = {mode: [] for mode in dict.fromkeys((p["certify_mode"], "sequential", "fixed"))}
@@ -130,6 +134,7 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
     sequential_mean = float(np.mean([d.n_samples for d in runs["sequential"]]))
     fixed_samples = float(np.mean([d.n_samples for d in fixed]))
 
+    bar.update(1)
     # 4. score vs generate for the same phrase decisions (generate only where the policy supports it), on a
     # batch of noisy copies of each of the first scenes under its own instruction: answers of every length.
     speedup = None
@@ -148,6 +153,7 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
             score_s, generate_s = score_s + best_score, generate_s + best_generate
         speedup = generate_s / score_s
 
+    bar.update(1)
     # 5. Latency of a full Guard.decide at the parameters given (defaults unless overridden), interleaved with
     # the baseline (float32, the sequential test, its own clean forward) on the same scenes; and the labels and
     # forward speed of the configured precision against float32 on the same noisy batches.
@@ -183,6 +189,7 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
     baseline.release()
     contention = contention_ratio(guard, items, contention_loops, repeats) if contention_loops > 0 else None
     peak_host = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    bar.update(1)
     result = {
         "forward_images_per_s": round(forward_images_per_s, 1),
         "certify_samples_per_s": round(certify_samples_per_s, 1),
@@ -222,6 +229,8 @@ def run(overrides: Dict[str, Any] = None, scene_count: int = 20, repeats: int = 
         result["peak_memory_mb"]["device"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
     if plot_path:
         plot(result, latencies, _measured_radii(guard), plot_path)
+    bar.update(1)
+    bar.close()
     return result
 
 
