@@ -76,7 +76,8 @@ def cmd_sim(args) -> int:
         print(json.dumps(report))
         return 0
     settings = report["settings"]
-    print(f"{settings['episodes']} episodes from seed {settings['seed']}, attack {settings['attack']} "
+    print(f"{settings['episodes']} episode{'s' if settings['episodes'] != 1 else ''} from seed {settings['seed']}, "
+          f"attack {settings['attack']} "
           f"eps {settings['eps']} (radius_threshold {settings['radius_threshold']})")
     keys = [k for k in report["guarded"] if k != "episodes"]
     print(f"{'':28} {'guarded':>10} {'unguarded':>10}")
