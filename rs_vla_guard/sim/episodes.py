@@ -282,14 +282,17 @@ def summarise(results: List[EpisodeResult]) -> Dict[str, object]:
     }
 
 
+MACHINE_SETTINGS = ("device", "torch_threads", "torch_compile")  # where it ran, not what it decided: not recorded
+
+
 def recording_settings(guard) -> Dict[str, object]:
     """What a recording stores of the guard (:meth:`~rs_vla_guard.replay.bags.BagWriter.set_recording`): the
-    seed, and every parameter that differs from its default."""
+    seed, and every parameter that differs from its default, except :data:`MACHINE_SETTINGS`."""
     from .. import settings as P
 
     defaults = P.effective({})
     return {"seed": guard.params["seed"], **{k: v for k, v in guard.params.items()
-                                             if k in defaults and v != defaults[k]}}
+                                             if k in defaults and v != defaults[k] and k not in MACHINE_SETTINGS}}
 
 
 def both_conditions(run_one: Callable, *, episodes: int, seed: int, summarise: Callable, describe: Callable,
