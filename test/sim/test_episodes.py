@@ -32,7 +32,7 @@ def test_unknown_attack_is_refused(builtin_guard, world):
 def test_sim_command_prints_both_conditions_as_json():
     env = dict(os.environ, MUJOCO_GL="egl")
     result = subprocess.run([sys.executable, "-m", "rs_vla_guard", "sim", "--episodes", "1", "--max-time", "1",
-                             "--attack", "patch", "--eps", "0.5", "--json"], cwd=ROOT, env=env,
+                             "--attack", "patch", "--eps", "0.5", "--json", "--verbose"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout)
@@ -41,7 +41,7 @@ def test_sim_command_prints_both_conditions_as_json():
         assert set(figures) >= {"reached_target", "reached_wrong_block", "collision_steps", "mean_time_to_goal_s",
                                 "stopped_fraction", "attacker_induced_actions"}
         assert figures["attack_l2_max"] <= 0.5
-    assert "guarded episode 1/1" in result.stderr  # progress while it runs
+    assert "guarded episode 1/1" in result.stderr  # --verbose: a line per episode (quiet otherwise; tools tests)
     bad = subprocess.run([sys.executable, "-m", "rs_vla_guard", "sim", "--episodes", "0"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "must be > 0" in bad.stderr
