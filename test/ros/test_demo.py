@@ -46,3 +46,7 @@ def test_demo_runs_to_completion_privately_and_shows_certified_steps_and_stops()
         assert re.search(rf"{action}\s+certified=true", out), action
     assert "stale_image" in out  # the camera dropout
     assert re.search(r"reason=(below_threshold|abstain)", out)  # the corruption burst is refused
+    # the summary explains its stops: the dropout's per part of the script, and what each reason means
+    dropout = re.search(r"15-17 s, camera dropout \(scripted fault\): (\{.*\})", out)
+    assert dropout and "stale_image" in dropout.group(1), out[-2000:]
+    assert "stale_image: the latest frame is older than image_timeout_s" in out
