@@ -80,8 +80,10 @@ def run_camera() -> int:
         rclpy.spin_once(node, timeout_sec=0.1)
     node.get_logger().info("guard subscribed: starting the scripted scene")
     started = time.monotonic()
-    while (t := time.monotonic() - started) < SCRIPT_END_S:
-        frame, _ = scripted_frame(t, rng)
+    # After the script the last scene stays in view until the demo ends this process, so the monitor's
+    # final seconds are decisions, not a camera that went silent.
+    while (t := time.monotonic() - started) < SCRIPT_END_S + 30.0:
+        frame, _ = scripted_frame(min(t, SCRIPT_END_S - 0.01), rng)
         if frame is not None:
             publisher.publish(messages.image_msg(frame, node.get_clock().now().to_msg()))
         rclpy.spin_once(node, timeout_sec=1.0 / CAMERA_RATE_HZ)
