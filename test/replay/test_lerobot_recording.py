@@ -40,7 +40,7 @@ def replayed_against_live(path, overrides):
 @pytest.fixture(scope="module")
 def base_record(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "lerobot"
-    done = cli("sim", "--episodes", "2", "--seed", "3", "--max-time", "6", "--record", str(out),
+    done = cli("sim", "--episodes", "1", "--seed", "3", "--max-time", "6", "--record", str(out),
                "--record-format", "lerobot", "--json")
     return str(out), json.loads(done.stdout)
 
@@ -67,7 +67,7 @@ def test_a_base_recording_has_the_v3_layout_and_columns(base_record):
 def test_a_base_recording_replays_to_the_live_certificates(base_record):
     out, _ = base_record
     replayed, live = replayed_against_live(os.path.join(out, "guarded"), {"seed": 3})
-    assert len(replayed) == len(live) > 20
+    assert len(replayed) == len(live) > 10
     same = sum((r["action"], r["certified"]) == (l["guard.action"], l["guard.certified"]) for r, l in zip(replayed, live))
     # the camera went through AV1 video: a border frame may land differently; measured 40 of 40
     assert same >= 0.95 * len(live), (same, len(live))
