@@ -194,8 +194,9 @@ class DatasetJob:
     path: str
     episodes: List[int]
 
-    def run(self, guard: Guard, options: DatasetOptions) -> List[Dict[str, Any]]:
-        return DatasetReplay(guard, self.path, options).run(self.episodes)
+    def run(self, guard: Guard, options: DatasetOptions, progress: Callable[[int], None] = lambda n: None
+            ) -> List[Dict[str, Any]]:
+        return DatasetReplay(guard, self.path, options).run(self.episodes, progress)
 
 
 def plan_dataset_jobs(paths: Sequence[str], options: DatasetOptions, shards: int):

@@ -14,8 +14,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
-
 from .. import actions as A
 from .. import settings as P
 from ..settings.chunks import state_joint_names
@@ -188,8 +186,9 @@ class Job:
     stop: int
     scan: Scan
 
-    def run(self, guard: Guard, options: ReplayOptions) -> List[Dict[str, Any]]:
-        return BagReplay(guard, self.path, options, self.scan).run(self.start, self.stop)
+    def run(self, guard: Guard, options: ReplayOptions, progress: Callable[[int], None] = lambda n: None
+            ) -> List[Dict[str, Any]]:
+        return BagReplay(guard, self.path, options, self.scan).run(self.start, self.stop, progress=progress)
 
 
 _WORKER: Dict[str, Any] = {}
@@ -203,9 +202,10 @@ def _worker_init(overrides: Dict[str, Any], options: Any, threads: int) -> None:
     _WORKER["options"] = options
 
 
-def _timed_run(job, guard: Guard, options: Any) -> Tuple[float, float, List[Dict[str, Any]]]:
+def _timed_run(job, guard: Guard, options: Any, progress: Callable[[int], None] = lambda n: None
+               ) -> Tuple[float, float, List[Dict[str, Any]]]:
     started = time.time()  # wall clock: comparable across the worker processes of one machine
-    records = job.run(guard, options)
+    records = job.run(guard, options, progress)
     return started, time.time(), records
 
 
@@ -278,19 +278,23 @@ def run_jobs(jobs: Sequence[Any], overrides: Dict[str, Any], options: Any, *, wo
     spans: List[Tuple[float, float]] = []
     records: List[Dict[str, Any]] = []
 
-    def collect(result) -> None:
+    def advance(n: int) -> None:
+        done[0] += n
+        progress(done[0], total)
+
+    def collect(result, counted: bool = False) -> None:
         started, ended, part = result
         spans.append((started, ended))
         records.extend(part)
-        done[0] += len(part)
-        progress(done[0], total)
+        if not counted:
+            advance(len(part))
 
     if ray_address:
         model_id = _ray_replay(list(jobs), overrides, options, ray_address, workers, collect)
-    elif workers <= 1:
+    elif workers <= 1:  # here, decision by decision on the progress bar
         guard = Guard.from_config(overrides)
         for job in jobs:
-            collect(_timed_run(job, guard, options))
+            collect(_timed_run(job, guard, options, advance), counted=True)
         model_id = guard.policy.model_id
     else:
         threads = max(1, (os.cpu_count() or 1) // workers)
