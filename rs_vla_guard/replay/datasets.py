@@ -100,8 +100,10 @@ class DatasetReplay:
         try:
             rows = self.dataset.frames(episode, extra=[SOURCE_FRAME])
         except DatasetError as error:  # the whole episode is unreadable: a stop per frame, then the next one
-            return [self._record(index, position, position / self.dataset.fps, "", None, InvalidImage(str(error)),
-                                 None, position) for position in range(0, episode.length, self.options.every)]
+            task = self.options.instruction if self.options.instruction is not None else \
+                (episode.tasks[0] if episode.tasks else "")
+            return [self._record(index, position, position / self.dataset.fps, task, None, InvalidImage(str(error)),
+                                 None, None) for position in range(0, episode.length, self.options.every)]
         positions = list(range(0, episode.length, self.options.every))
         instruction = self.options.instruction
         records = []
