@@ -18,7 +18,7 @@ import bisect
 import math
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -50,9 +50,9 @@ def _odometry_state(msg) -> List[float]:
     return [float(msg.pose.pose.position.x), float(msg.pose.pose.position.y), yaw]
 
 
-def _read_bag(path: str, topics: BagTopics, max_pixels: int) -> Dict[str, Any]:
-    """Every message of the wanted topics, decoded: frames with times, and (time, value) lists."""
-    out: Dict[str, Any] = {"frames": [], "instructions": [], "states": [], "commands": [], "certificates": [],
+def _scan_bag(path: str, topics: BagTopics) -> Dict[str, Any]:
+    """A bag's frame times and its small topics, decoded (frames are decoded later, one at a time)."""
+    out: Dict[str, Any] = {"frame_times": [], "instructions": [], "states": [], "commands": [], "certificates": [],
                            "state_names": None, "action_names": None}
     wanted = {B.topic_name(topics.image): "image"}
     with B.BagReader(path) as bag:
@@ -70,10 +70,12 @@ def _read_bag(path: str, topics: BagTopics, max_pixels: int) -> Dict[str, Any]:
             bag.require(topics.certificate, (B.DIAGNOSTIC_STATUS,), "certificate")
             wanted[B.topic_name(topics.certificate)] = "certificate"
         for connection, time_ns, data in bag.raw(list(wanted)):
-            role, msg = wanted[connection.topic], bag.deserialize(data, connection.msgtype)
+            role = wanted[connection.topic]
             if role == "image":
-                out["frames"].append((time_ns, B.decode_frame(msg, connection.msgtype, max_pixels)))
-            elif role == "instruction":
+                out["frame_times"].append(time_ns)
+                continue
+            msg = bag.deserialize(data, connection.msgtype)
+            if role == "instruction":
                 out["instructions"].append((time_ns, msg.data))
             elif role == "state":
                 if connection.msgtype == B.JOINT_STATE:
@@ -92,9 +94,26 @@ def _read_bag(path: str, topics: BagTopics, max_pixels: int) -> Dict[str, Any]:
                     out["commands"].append((time_ns, values))
             else:
                 out["certificates"].append((time_ns, B.certificate_of(msg)))
-    if not out["frames"]:
+    if not out["frame_times"]:
         raise B.BagError(f"image topic {B.topic_name(topics.image)} has no messages in bag {path}")
     return out
+
+
+def _frames(path: str, topic: str, picks: Sequence[int], max_pixels: int) -> Iterator[np.ndarray]:
+    """The bag's camera frames at the indices ``picks`` (non-decreasing, repeats allowed), decoded one at a
+    time as the bag is read."""
+    want: Dict[int, int] = {}
+    for index in picks:
+        want[index] = want.get(index, 0) + 1
+    last = max(picks)
+    with B.BagReader(path) as bag:
+        for index, (connection, _, data) in enumerate(bag.raw([B.topic_name(topic)])):
+            if index in want:
+                frame = B.decode_frame(bag.deserialize(data, connection.msgtype), connection.msgtype, max_pixels)
+                for _ in range(want[index]):
+                    yield frame
+            if index >= last:
+                return
 
 
 def _latest(entries: Sequence[Tuple[int, Any]], time_ns: int) -> Any:
@@ -123,19 +142,20 @@ def _picks(times: Sequence[int], fps: int) -> List[int]:
 def bags_to_dataset(paths: Sequence[str], out: str, topics: BagTopics, *, fps: Optional[int] = None,
                     camera_format: str = "video", codec: str = "av1", robot_type: str = "",
                     max_pixels: int = 4096 * 4096) -> Dict[str, Any]:
-    """Each bag in ``paths`` as one episode of a new v3.0 dataset at ``out``; returns its info."""
+    """Each bag in ``paths`` as one episode of a new v3.0 dataset at ``out``; returns its info. Bags are read
+    one at a time, twice (the small topics, then the frames a dataset frame needs), so memory holds one
+    bag's small topics and one decoded frame."""
     if (topics.instruction is None) == (topics.instruction_topic is None):
         raise ValueError("give exactly one of an instruction and an instruction topic")
-    episodes = [_read_bag(path, topics, max_pixels) for path in paths]
-    first = episodes[0]
-    rate = fps or frame_rate([t for t, _ in first["frames"]])
+    first = _scan_bag(paths[0], topics)
+    rate = fps or frame_rate(first["frame_times"])
     state_names = first["state_names"] if topics.state else None
     if topics.state and not state_names:
         raise B.BagError(f"state topic {topics.state} has no messages in bag {paths[0]}")
     action_names = first["action_names"] or (["linear_x", "angular_z"] if not topics.command else None)
     if action_names is None:
         raise B.BagError(f"command topic {topics.command} has no messages in bag {paths[0]}")
-    shape = first["frames"][0][1].shape
+    shape = next(_frames(paths[0], topics.image, [0], max_pixels)).shape
     extra = {SOURCE_FRAME: ("int64", (1,)), **(GUARD_COLUMNS if topics.certificate else {})}
     source = {str(i): {"bag": B.bag_name(p), "topic": B.topic_name(topics.image)} for i, p in enumerate(paths)}
     recorded = [B.recorded_settings(p) for p in paths]  # what sim --record stored: replay applies it by default
@@ -144,33 +164,32 @@ def bags_to_dataset(paths: Sequence[str], out: str, topics: BagTopics, *, fps: O
     writer = DatasetWriter(out, fps=rate, state_names=state_names, action_names=action_names, camera_shape=shape,
                            camera_format=camera_format, codec=codec, extra=extra, robot_type=robot_type,
                            info_extra={SOURCE_KEY: origin})
-    for path, recorded in zip(paths, episodes):
-        times = [t for t, _ in recorded["frames"]]
+    for number, path in enumerate(paths):
+        scanned = first if number == 0 else _scan_bag(path, topics)
+        times = scanned["frame_times"]
         picks = _picks(times, rate) if fps else list(range(len(times)))
-        rows: Dict[str, List[Any]] = {"images": [], "states": [], "actions": [], "tasks": [],
-                                      **{k: [] for k in extra}}
+        rows: Dict[str, List[Any]] = {"states": [], "actions": [], "tasks": [], **{k: [] for k in extra}}
         for index in picks:
             time_ns = times[index]
             until = times[index + 1] - 1 if index + 1 < len(times) else time_ns + NS  # in force until the next
-            rows["images"].append(recorded["frames"][index][1])
-            state = _latest(recorded["states"], time_ns)
+            state = _latest(scanned["states"], time_ns)
             if topics.state and (state is None or len(state) != len(state_names)):
                 state = [float("nan")] * len(state_names)  # no state yet: the replay stops with invalid_state
             rows["states"].append(state)
-            command = _latest(recorded["commands"], until) if topics.command else None
+            command = _latest(scanned["commands"], until) if topics.command else None
             rows["actions"].append(command if command is not None and len(command) == len(action_names)
                                    else [0.0] * len(action_names))
             rows["tasks"].append(topics.instruction if topics.instruction is not None
-                                 else _latest(recorded["instructions"], time_ns) or "")
+                                 else _latest(scanned["instructions"], time_ns) or "")
             rows[SOURCE_FRAME].append(index)
             if topics.certificate:
-                certificate = _latest(recorded["certificates"], until) or {}
+                certificate = _latest(scanned["certificates"], until) or {}
                 rows["guard.action"].append(certificate.get("action", ""))
                 rows["guard.certified"].append(certificate.get("certified", "") in ("True", "true", "1"))
                 rows["guard.radius"].append(_float(certificate.get("radius")))
                 rows["guard.reason"].append(certificate.get("reason", ""))
-        writer.add_episode(rows["images"], rows["states"] if topics.state else None, rows["actions"], rows["tasks"],
-                           extra={k: rows[k] for k in extra})
+        writer.add_episode(_frames(path, topics.image, picks, max_pixels), rows["states"] if topics.state else None,
+                           rows["actions"], rows["tasks"], extra={k: rows[k] for k in extra})
     writer.close()
     return writer.info()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -20,7 +20,8 @@ from .lerobot import CODEBASE_VERSION, EPISODES_DIR, INFO_PATH, TASKS_PATH
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 CAMERA_KEY = "observation.images.camera"
-CODECS = {"av1": "libsvtav1", "h264": "libx264"}  # LeRobot's default is AV1; h264 for older tools
+CODECS = {"av1": "libsvtav1", "h264": "libx264"}
+DATA_FILE_BYTES = 100 * 2**20  # a data file holding PNG frames rolls over past this (LeRobot's data file size)  # LeRobot's default is AV1; h264 for older tools
 
 
 class _VideoFile:
@@ -92,69 +93,79 @@ class DatasetWriter:
         self.episodes: List[Dict[str, Any]] = []
         self.total = 0
         self._rows: Dict[str, list] = {}
-        self._data_file = self._data_rows = 0
+        self._data_file = self._data_rows = self._data_bytes = 0
         self._video: Optional[_VideoFile] = None
         self._video_file = 0
         os.makedirs(root)
 
     # ------------------------------------------------------------------ episodes
 
-    def add_episode(self, images: Sequence[np.ndarray], states: Optional[Sequence[Sequence[float]]],
+    def add_episode(self, images: Iterable[np.ndarray], states: Optional[Sequence[Sequence[float]]],
                     actions: Sequence[Sequence[float]], task, extra: Optional[Dict[str, Sequence]] = None) -> int:
-        """Append one episode (equal lengths; ``task`` one text, or one per frame; ``states`` None when the
-        dataset has no state); returns its episode index."""
-        length = len(images)
+        """Append one episode: ``images`` is iterated once (a generator keeps one frame in memory), one per
+        action; ``task`` one text, or one per frame; ``states`` None when the dataset has no state. Returns its
+        episode index."""
+        length = len(actions)
         states = states if self.state_names else [()] * length
         tasks = [task] * length if isinstance(task, str) else list(task)
-        if not length or len(states) != length or len(actions) != length or len(tasks) != length:
-            raise ValueError(f"an episode needs equal, non-zero numbers of images ({length}), states ({len(states)}) "
-                             f"and actions ({len(actions)})")
+        if not length or len(states) != length or len(tasks) != length:
+            raise ValueError(f"an episode needs equal, non-zero numbers of actions ({length}), states ({len(states)}) "
+                             f"and tasks ({len(tasks)})")
         extra = dict(extra or {})
         if set(extra) != set(self.extra) or any(len(v) != length for v in extra.values()):
             raise ValueError(f"extra columns: give {sorted(self.extra)}, each of length {length}")
         index = len(self.episodes)
         task_indices = [self.tasks.setdefault(text, len(self.tasks)) for text in tasks]
-        if self._data_rows and self._data_rows + length > self.frames_per_file:
+        if self._data_rows and (self._data_rows + length > self.frames_per_file or self._data_bytes > DATA_FILE_BYTES):
             self._flush_data()
         entry: Dict[str, Any] = {"episode_index": index, "tasks": list(dict.fromkeys(tasks)), "length": length,
                                  "data/chunk_index": 0, "data/file_index": self._data_file,
                                  "dataset_from_index": self.total, "dataset_to_index": self.total + length}
+        video_start = self._open_video(length) if self.camera_format == "video" else 0
         columns = self._rows
-        for frame in range(length):
+        written = 0
+        for frame, image in enumerate(images):
+            if frame >= length or image.shape[:2] != (self.height, self.width):
+                raise ValueError(f"frame {frame}: more frames than actions ({length}), or not "
+                                 f"{self.width}x{self.height}")
             row = {"index": self.total + frame, "episode_index": index, "frame_index": frame,
                    "timestamp": np.float32(frame / self.fps), "task_index": task_indices[frame],
                    "action": [float(v) for v in actions[frame]]}
             if self.state_names:
                 row["observation.state"] = [float(v) for v in states[frame]]
             if self.camera_format == "image":
-                row[self.camera_key] = {"bytes": _png(images[frame]), "path": None}
+                row[self.camera_key] = {"bytes": _png(image), "path": None}
+                self._data_bytes += len(row[self.camera_key]["bytes"])
+            else:
+                self._video.add(image)
             for name, values in extra.items():
                 row[name] = values[frame]
             for key, value in row.items():
                 columns.setdefault(key, []).append(value)
+            written += 1
+        if written != length:
+            raise ValueError(f"{written} frames for {length} actions")
         if self.camera_format == "video":
-            entry.update(self._add_video(images))
+            prefix = f"videos/{self.camera_key}/"
+            entry.update({prefix + "chunk_index": 0, prefix + "file_index": self._video_file,
+                          prefix + "from_timestamp": video_start / self.fps,
+                          prefix + "to_timestamp": (video_start + length) / self.fps})
         self._data_rows += length
         self.total += length
         self.episodes.append(entry)
         return index
 
-    def _add_video(self, images: Sequence[np.ndarray]) -> Dict[str, Any]:
-        if self._video is not None and self._video.frames + len(images) > self.frames_per_file:
+    def _open_video(self, length: int) -> int:
+        """The video file an episode of ``length`` frames goes into (a new one past ``frames_per_file``), and the
+        frame it starts at there."""
+        if self._video is not None and self._video.frames + length > self.frames_per_file:
             self._video.close()
             self._video, self._video_file = None, self._video_file + 1
         if self._video is None:
             path = os.path.join(self.root, VIDEO_PATH.format(video_key=self.camera_key, chunk_index=0,
                                                              file_index=self._video_file))
             self._video = _VideoFile(path, self.fps, self.width, self.height, self.codec, self.crf)
-        start = self._video.frames
-        for image in images:
-            if image.shape[:2] != (self.height, self.width):
-                raise ValueError(f"frame of {image.shape[1]}x{image.shape[0]}; the camera is {self.width}x{self.height}")
-            self._video.add(image)
-        prefix = f"videos/{self.camera_key}/"
-        return {prefix + "chunk_index": 0, prefix + "file_index": self._video_file,
-                prefix + "from_timestamp": start / self.fps, prefix + "to_timestamp": (start + len(images)) / self.fps}
+        return self._video.frames
 
     def _flush_data(self) -> None:
         import pyarrow as pa
@@ -173,7 +184,7 @@ class DatasetWriter:
         path = os.path.join(self.root, DATA_PATH.format(chunk_index=0, file_index=self._data_file))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         pq.write_table(table, path)
-        self._rows, self._data_rows, self._data_file = {}, 0, self._data_file + 1
+        self._rows, self._data_rows, self._data_bytes, self._data_file = {}, 0, 0, self._data_file + 1
 
     # ------------------------------------------------------------------ metadata
 
