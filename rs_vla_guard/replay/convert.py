@@ -116,9 +116,15 @@ def _frames(path: str, topic: str, picks: Sequence[int], max_pixels: int) -> Ite
                 return
 
 
-def _latest(entries: Sequence[Tuple[int, Any]], time_ns: int) -> Any:
-    index = bisect.bisect_right([t for t, _ in entries], time_ns) - 1
-    return entries[index][1] if index >= 0 else None
+class _Latest:
+    """The latest of (time, value) entries at a time, by bisection over their times (taken once)."""
+
+    def __init__(self, entries: Sequence[Tuple[int, Any]]):
+        self.entries, self.times = entries, [t for t, _ in entries]
+
+    def __call__(self, time_ns: int) -> Any:
+        index = bisect.bisect_right(self.times, time_ns) - 1
+        return self.entries[index][1] if index >= 0 else None
 
 
 def frame_rate(times: Sequence[int]) -> int:
@@ -169,21 +175,22 @@ def bags_to_dataset(paths: Sequence[str], out: str, topics: BagTopics, *, fps: O
         times = scanned["frame_times"]
         picks = _picks(times, rate) if fps else list(range(len(times)))
         rows: Dict[str, List[Any]] = {"states": [], "actions": [], "tasks": [], **{k: [] for k in extra}}
+        latest = {kind: _Latest(scanned[kind]) for kind in ("states", "commands", "instructions", "certificates")}
         for index in picks:
             time_ns = times[index]
             until = times[index + 1] - 1 if index + 1 < len(times) else time_ns + NS  # in force until the next
-            state = _latest(scanned["states"], time_ns)
+            state = latest["states"](time_ns)
             if topics.state and (state is None or len(state) != len(state_names)):
                 state = [float("nan")] * len(state_names)  # no state yet: the replay stops with invalid_state
             rows["states"].append(state)
-            command = _latest(scanned["commands"], until) if topics.command else None
+            command = latest["commands"](until) if topics.command else None
             rows["actions"].append(command if command is not None and len(command) == len(action_names)
                                    else [0.0] * len(action_names))
             rows["tasks"].append(topics.instruction if topics.instruction is not None
-                                 else _latest(scanned["instructions"], time_ns) or "")
+                                 else latest["instructions"](time_ns) or "")
             rows[SOURCE_FRAME].append(index)
             if topics.certificate:
-                certificate = _latest(scanned["certificates"], until) or {}
+                certificate = latest["certificates"](until) or {}
                 rows["guard.action"].append(certificate.get("action", ""))
                 rows["guard.certified"].append(certificate.get("certified", "") in ("True", "true", "1"))
                 rows["guard.radius"].append(_float(certificate.get("radius")))
