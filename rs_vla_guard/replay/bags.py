@@ -251,13 +251,17 @@ class BagWriter:
             velocity=np.zeros(0), effort=np.zeros(0)))
 
     def joint_trajectory(self, topic: str, time_ns: int, names: Sequence[str], waypoints, dt_s: float):
-        """The K x D ``waypoints`` at ``dt_s`` apart (zero stamp: start now), as the node sends ros2_control."""
+        """The K x D ``waypoints`` at ``dt_s`` apart (zero stamp: start now), the last at rest, as the node
+        sends them to ros2_control (:func:`rs_vla_guard.ros.node_trajectory.trajectory_msg`)."""
         t = self.types
         duration = t["builtin_interfaces/msg/Duration"]
-        points = [t["trajectory_msgs/msg/JointTrajectoryPoint"](
-            positions=np.asarray(row, float), velocities=np.zeros(0), accelerations=np.zeros(0), effort=np.zeros(0),
-            time_from_start=duration(sec=int((k + 1) * dt_s), nanosec=int(round(((k + 1) * dt_s % 1) * 1e9)) % 10**9))
-            for k, row in enumerate(np.atleast_2d(np.asarray(waypoints, float)))]
+        rows = np.atleast_2d(np.asarray(waypoints, float))
+        points = []
+        for k, row in enumerate(rows):
+            nanoseconds = int(round((k + 1) * dt_s * 1e9))
+            points.append(t["trajectory_msgs/msg/JointTrajectoryPoint"](
+                positions=row, velocities=np.zeros(len(row) if k == len(rows) - 1 else 0), accelerations=np.zeros(0),
+                effort=np.zeros(0), time_from_start=duration(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9)))
         self.write(topic, JOINT_TRAJECTORY, time_ns, t[JOINT_TRAJECTORY](
             header=self.header(0), joint_names=list(names), points=points))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from ..frames import InvalidImage
 from ..guard import Guard, certificate_values, stop_decision
 from ..oracles import BinningOracle
 from ..settings.chunks import state_joint_names
-from .engine import run_jobs, throughput
+from .engine import executed_trajectory, run_jobs, throughput
 from .lerobot import DatasetError, LeRobotDataset, dataset_name
 from .pairing import inputs_at
 from .timeline import NS, frame_seed
@@ -113,8 +113,10 @@ class DatasetReplay:
             state = rows.state[position] if rows.state is not None else None
             action = rows.action[position] if rows.action is not None else None
             source = int(sources[position]) if sources is not None and sources[position] is not None else None
+            # the positions a stop holds at: this frame's state, else the latest valid one before it
+            history = (self._state(rows.state[i]) for i in range(position, -1, -1)) if rows.state is not None else ()
             records.append(self._record(index, int(rows.frame_index[position]), float(rows.timestamp[position]), task,
-                                        state, image, action, source))
+                                        state, image, action, source, history))
         return records
 
     def _images(self, episode, rows, positions):
@@ -156,7 +158,7 @@ class DatasetReplay:
         return guard.decide(image, task, state=inputs.state.values if inputs.state is not None else None)
 
     def _record(self, episode: int, frame: int, timestamp: float, task: str, state_row, image, action,
-                source: Optional[int]) -> Dict[str, Any]:
+                source: Optional[int], history: Iterable = ()) -> Dict[str, Any]:
         decision = self._decide(episode, frame, task, state_row, image, source)
         record = {"bag": self.dataset.name, "episode_index": episode, "frame_index": frame, "instruction": task,
                   "time_ns": int(round(timestamp * NS)), "frame": frame, "action": decision.action,
@@ -168,6 +170,8 @@ class DatasetReplay:
                   "recorded": self._recorded(decision, action)}
         if decision.chunk:
             record["chunk"] = decision.chunk
+        if self.params["chunk_execute_steps"]:
+            record["joint_trajectory"] = executed_trajectory(self.params, decision, history)
         return record
 
     def _recorded(self, decision, action) -> Optional[Dict[str, Any]]:

@@ -8,6 +8,7 @@ result does not depend on the machine that runs it.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -133,6 +134,11 @@ class BagReplay:
                         break
         return sorted(records, key=lambda r: (r["time_ns"], r["frame"]))
 
+    def _trajectory(self, time_ns: int, decision) -> Optional[Dict[str, Any]]:
+        newest_first = ((values, problem) for _, values, problem in
+                        reversed(self.scan.states[: latest_at(self._times["states"], time_ns) + 1]))
+        return executed_trajectory(self.params, decision, newest_first)
+
     def _latest(self, kind: str, time_ns: int):
         """The latest of the scan's ``kind`` (instructions, states, commands) at or before ``time_ns``."""
         index = latest_at(self._times[kind], time_ns)
@@ -163,6 +169,8 @@ class BagReplay:
                   "n_samples": int(decision.n_samples), "latency_ms": round(float(decision.latency_ms), 3),
                   "linear_x": float(decision.twist[0]), "angular_z": float(decision.twist[1]),
                   "certificate": certificate_values(decision.to_dict(), image_age_s=age)}
+        if self.params["chunk_execute_steps"]:
+            record["joint_trajectory"] = self._trajectory(tick.time_ns, decision)
         recorded = None
         if self.command_oracle is not None:
             # the command this frame led to: the latest before the next frame arrived (else the one in force)
@@ -174,6 +182,21 @@ class BagReplay:
                             "angular_z": latest[1][1]}
         record["recorded"] = recorded
         return record
+
+
+def executed_trajectory(params: Dict[str, Any], decision, states_newest_first) -> Optional[Dict[str, Any]]:
+    """What the node sends a chunked policy's arm controller for ``decision`` (:mod:`..ros.node_trajectory`):
+    the executed waypoints when certified, else a hold at the latest measured positions that were all there
+    and finite, from ``states_newest_first`` ((values, problem) pairs); None when there are none (the node
+    then sends nothing)."""
+    chunk = decision.chunk or {}
+    if decision.certified and chunk.get("waypoints"):
+        return {"joint_names": list(chunk["joint_names"]), "points": chunk["waypoints"], "dt_s": chunk["dt_s"]}
+    joints = state_joint_names(params)
+    for values, problem in states_newest_first:
+        if not problem and values and len(values) == len(joints) and all(math.isfinite(v) for v in values):
+            return {"joint_names": joints, "points": [[float(v) for v in values]], "dt_s": params["chunk_dt_s"]}
+    return None
 
 
 # ---------------------------------------------------------------- running many bags

@@ -179,13 +179,15 @@ def _save(figure, folder: str, name: str) -> None:
     plt.close(figure)
 
 
-GUARD_TOPICS = {"action": "/guard/action", "cmd_vel": "/guard/cmd_vel", "certificate": "/guard/certificate"}
+GUARD_TOPICS = {"action": "/guard/action", "cmd_vel": "/guard/cmd_vel", "certificate": "/guard/certificate",
+                "joint_trajectory": "/guard/joint_trajectory"}
 
 
 def write_annotated(bag_path: str, records: Sequence[Dict[str, Any]], out_path: str) -> None:
-    """A copy of every topic of ``bag_path`` plus the guard's action, command and certificate per decision,
-    stamped at the decision times, as one MCAP (Foxglove, ``ros2 bag play``). Guard topics the bag already
-    has (a live guard's, recorded) are kept under ``/recorded/...``, beside the replay's."""
+    """A copy of every topic of ``bag_path`` plus the guard's action, command and certificate per decision
+    (and, for a chunked policy, the JointTrajectory the node would send: the chunk, or a hold), stamped at
+    the decision times, as one MCAP (Foxglove, ``ros2 bag play``). Guard topics the bag already has (a live
+    guard's, recorded) are kept under ``/recorded/...``, beside the replay's."""
     guard = sorted(records, key=lambda r: r["time_ns"])
     position = 0
     with B.BagReader(bag_path) as bag, B.BagWriter(out_path, "mcap") as out:
@@ -197,6 +199,10 @@ def write_annotated(bag_path: str, records: Sequence[Dict[str, Any]], out_path: 
                 out.twist_stamped(GUARD_TOPICS["cmd_vel"], r["time_ns"], r["linear_x"], r["angular_z"])
                 out.certificate(GUARD_TOPICS["certificate"], r["time_ns"], "guard: certificate", r["action"],
                                 r["certified"], r["certificate"], r["certificate"]["model_id"])
+                trajectory = r.get("joint_trajectory")
+                if trajectory:
+                    out.joint_trajectory(GUARD_TOPICS["joint_trajectory"], r["time_ns"], trajectory["joint_names"],
+                                         trajectory["points"], trajectory["dt_s"])
                 position += 1
         for connection, time_ns, data in bag.raw():
             flush(time_ns)

@@ -130,3 +130,8 @@ def test_an_arm_recording_replays_with_its_chunks_inside_the_tubes(tmp_path):
     assert [(r["action"], r["certified"]) for r in replayed] == [(l["guard.action"], l["guard.certified"]) for l in live]
     certified = [r for r in replayed if r["certified"]]
     assert certified and all(r["recorded"]["label"] == r["action"] for r in certified)  # executed inside the tube
+    for record in replayed:  # what the node would have sent the arm: the certified chunk, or a hold where it was
+        trajectory = record["joint_trajectory"]
+        assert trajectory["joint_names"] == list(JOINTS)
+        expected = record["chunk"]["waypoints"] if record["certified"] else [record["chunk"]["hold"][0]]
+        assert np.allclose(trajectory["points"], expected), record["reason"]

@@ -117,3 +117,45 @@ def test_a_recorded_arm_episode_replays_to_the_live_chunks(arm_guard, arm_world,
     for mine, theirs in zip(chunks, recorded):
         assert np.allclose(mine["waypoints"], theirs["waypoints"]) and np.allclose(
             np.asarray(mine["tube"], dtype=float), np.asarray(theirs["tube"], dtype=float))
+
+
+def test_a_replay_shows_the_arm_what_the_node_would_send_it(arm_guard, arm_world, tmp_path):
+    """The annotated MCAP of an arm replay carries /guard/joint_trajectory as the node publishes it: the
+    certified chunk (its waypoints at chunk_dt_s, ending at rest), and on every stop (here a NaN joint
+    state) a hold at the latest valid measured positions, never an empty trajectory."""
+    from rs_vla_guard.replay import engine, report
+    from rs_vla_guard.replay.bags import BagReader, BagWriter
+
+    rng = np.random.default_rng(5)
+    blocks, target = arm.random_scene(rng, absent_fraction=0.0)
+    arm_world.reset(blocks, arm.HOME)
+    frame, q = arm_world.frame(), arm_world.joints()
+    states = [(0.95, q), (1.45, [float("nan")] * 4), (1.95, q + 0.01)]
+    bag_path, out = str(tmp_path / "arm"), str(tmp_path / "annotated.mcap")
+    with BagWriter(bag_path) as bag:
+        bag.string("/instruction", int(0.5e9), arm.instruction_for(target))
+        for seconds, values in states:
+            bag.joint_state("/joint_states", int(seconds * 1e9), list(arm.JOINTS), values)
+            bag.image("/camera/image", int((seconds + 0.05) * 1e9), frame)
+    records = engine.replay([bag_path], dict(PARAMETERS), engine.ReplayOptions(
+        image_topic="/camera/image", instruction_topic="/instruction", state_topic="/joint_states"))["decisions"]
+    report.write_annotated(bag_path, records, out)
+    with BagReader(out) as bag:
+        sent = {time_ns: bag.deserialize(data, connection.msgtype)
+                for connection, time_ns, data in bag.raw(["/guard/joint_trajectory"])}
+    assert len(sent) == len(records) >= 3
+    reasons = [r["reason"] for r in records]
+    assert any(r["certified"] for r in records) and any(not r["certified"] for r in records), reasons
+    for record in records:
+        message = sent[record["time_ns"]]
+        assert list(message.joint_names) == list(arm.JOINTS)
+        points = np.array([point.positions for point in message.points])
+        assert list(message.points[-1].velocities) == [0.0] * 4  # ends at rest
+        if record["certified"]:
+            chunk = json.loads(record["certificate"]["chunk"])
+            assert np.allclose(points, chunk["waypoints"]) and len(points) == 5
+            assert [p.time_from_start.nanosec for p in message.points] == [k * 100_000_000 for k in range(1, 6)]
+        else:  # a hold at the latest finite state at or before the decision
+            valid = [values for seconds, values in states
+                     if seconds * 1e9 <= record["time_ns"] and np.isfinite(values).all()]
+            assert len(points) == 1 and np.allclose(points[0], valid[-1]), (record["reason"], points)
