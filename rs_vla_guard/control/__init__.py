@@ -9,6 +9,8 @@ classes with the clock passed in, so the node, the replay and the tests apply th
   recovers after a slow spell, and the question the sequential tests ask before every batch;
 - :mod:`.budget`: what a configuration can certify within ``deadline_s`` on this machine, from one
   measured batch time (``rs-vla-guard budget`` and the node's diagnostics).
+- :mod:`.chunks`: what a chunked policy's certified tube lets an arm execute, and what goes to its
+  controller (the chunk, or a hold at the latest valid positions).
 """
 from .budget import Budget, budget_for
 from .deadline import BatchTimeEstimate, DecisionTimer

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -86,3 +86,25 @@ def chunk_record(waypoints, tube: Optional[ChunkTube], dt_s: float, joint_names:
 def hold_waypoints(state: Sequence[float]) -> np.ndarray:
     """A stop's trajectory: one point at the measured positions."""
     return np.asarray(state, dtype=np.float64)[None, :]
+
+
+def holdable(values: Optional[Sequence[float]], problem: str = "") -> Optional[List[float]]:
+    """Measured positions a stop may hold at: present, without a problem, all finite (a NaN is never a place to
+    hold at); None otherwise."""
+    if problem or not values or not all(math.isfinite(v) for v in values):
+        return None
+    return [float(v) for v in values]
+
+
+def sent_trajectory(decision, joint_names: Sequence[str], dt_s: float, hold_at: Optional[Sequence[float]]
+                    ) -> Optional[Tuple[List[str], List, float]]:
+    """What goes to the arm's controller for ``decision`` as (joint names, waypoints, dt_s): the executed chunk
+    when certified, else a hold at ``hold_at`` (the latest :func:`holdable` positions, in ``joint_names``
+    order); None before there is any position to hold at (nothing is sent: never an empty trajectory). The
+    node publishes it (:mod:`rs_vla_guard.ros.node_trajectory`); a replay records it."""
+    chunk = decision.chunk or {}
+    if decision.certified and chunk.get("waypoints"):
+        return list(chunk["joint_names"]), chunk["waypoints"], chunk["dt_s"]
+    if hold_at is not None and len(hold_at) == len(joint_names):
+        return list(joint_names), [list(hold_at)], dt_s
+    return None

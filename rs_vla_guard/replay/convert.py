@@ -26,7 +26,7 @@ from . import bags as B
 from .datasets import SOURCE_FRAME, SOURCE_KEY
 from .lerobot import LeRobotDataset
 from .lerobot_writer import DatasetWriter
-from .timeline import NS
+from .timeline import NS, latest_at
 
 GUARD_COLUMNS = {"guard.action": ("string", (1,)), "guard.certified": ("bool", (1,)),
                  "guard.radius": ("float32", (1,)), "guard.reason": ("string", (1,))}
@@ -123,7 +123,7 @@ class _Latest:
         self.entries, self.times = entries, [t for t, _ in entries]
 
     def __call__(self, time_ns: int) -> Any:
-        index = bisect.bisect_right(self.times, time_ns) - 1
+        index = latest_at(self.times, time_ns)
         return self.entries[index][1] if index >= 0 else None
 
 

@@ -8,7 +8,6 @@ result does not depend on the machine that runs it.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -17,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .. import actions as A
 from .. import settings as P
+from ..control.chunks import holdable, sent_trajectory
 from ..settings.chunks import state_joint_names
 from ..frames import InvalidImage
 from ..control.rules import input_stop
@@ -135,8 +135,8 @@ class BagReplay:
         return sorted(records, key=lambda r: (r["time_ns"], r["frame"]))
 
     def _trajectory(self, time_ns: int, decision) -> Optional[Dict[str, Any]]:
-        newest_first = ((values, problem) for _, values, problem in
-                        reversed(self.scan.states[: latest_at(self._times["states"], time_ns) + 1]))
+        states = self.scan.states
+        newest_first = (states[i][1:] for i in range(latest_at(self._times["states"], time_ns), -1, -1))
         return executed_trajectory(self.params, decision, newest_first)
 
     def _latest(self, kind: str, time_ns: int):
@@ -185,18 +185,13 @@ class BagReplay:
 
 
 def executed_trajectory(params: Dict[str, Any], decision, states_newest_first) -> Optional[Dict[str, Any]]:
-    """What the node sends a chunked policy's arm controller for ``decision`` (:mod:`..ros.node_trajectory`):
-    the executed waypoints when certified, else a hold at the latest measured positions that were all there
-    and finite, from ``states_newest_first`` ((values, problem) pairs); None when there are none (the node
-    then sends nothing)."""
-    chunk = decision.chunk or {}
-    if decision.certified and chunk.get("waypoints"):
-        return {"joint_names": list(chunk["joint_names"]), "points": chunk["waypoints"], "dt_s": chunk["dt_s"]}
-    joints = state_joint_names(params)
-    for values, problem in states_newest_first:
-        if not problem and values and len(values) == len(joints) and all(math.isfinite(v) for v in values):
-            return {"joint_names": joints, "points": [[float(v) for v in values]], "dt_s": params["chunk_dt_s"]}
-    return None
+    """A replay record's ``joint_trajectory``: what the node sends a chunked policy's arm controller for
+    ``decision`` (:func:`~rs_vla_guard.control.chunks.sent_trajectory`), holding at the newest holdable of
+    ``states_newest_first`` ((values, problem) pairs, read only as far back as needed)."""
+    hold_at = next((p for p in (holdable(values, problem) for values, problem in states_newest_first)
+                    if p is not None), None)
+    sent = sent_trajectory(decision, state_joint_names(params), params["chunk_dt_s"], hold_at)
+    return None if sent is None else dict(zip(("joint_names", "points", "dt_s"), sent))
 
 
 # ---------------------------------------------------------------- running many bags

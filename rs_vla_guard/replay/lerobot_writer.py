@@ -20,8 +20,8 @@ from .lerobot import CODEBASE_VERSION, EPISODES_DIR, INFO_PATH, TASKS_PATH
 DATA_PATH = "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
 VIDEO_PATH = "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
 CAMERA_KEY = "observation.images.camera"
-CODECS = {"av1": "libsvtav1", "h264": "libx264"}
-DATA_FILE_BYTES = 100 * 2**20  # a data file holding PNG frames rolls over past this (LeRobot's data file size)  # LeRobot's default is AV1; h264 for older tools
+CODECS = {"av1": "libsvtav1", "h264": "libx264"}  # LeRobot's default is AV1; h264 for older tools
+DATA_FILE_BYTES = 100 * 2**20  # a data file holding PNG frames rolls over past this (LeRobot's data file size)
 
 
 class _VideoFile:

@@ -35,12 +35,15 @@ from . import messages, qos
 CAMERA_RATE_HZ = 10.0
 SCRIPT_END_S = 31.0
 INSTRUCTION_SWITCH_S = 25.0
+BURST_S = 12.0  # the corruption burst starts, once the block has drifted across
 DROPOUT_S = (15.0, 17.0)
 # The script's parts (start, end, what happens); the monitor's summary counts the stops of each
-WINDOWS = ((0.0, 12.0, "the block drifts across the view"), (12.0, DROPOUT_S[0], "corruption burst (scripted fault)"),
-           (DROPOUT_S[0], DROPOUT_S[1], "camera dropout (scripted fault)"), (DROPOUT_S[1], 25.0, "the block ahead"),
+WINDOWS = ((0.0, BURST_S, "the block drifts across the view"),
+           (BURST_S, DROPOUT_S[0], "corruption burst (scripted fault)"),
+           (DROPOUT_S[0], DROPOUT_S[1], "camera dropout (scripted fault)"),
+           (DROPOUT_S[1], INSTRUCTION_SWITCH_S, "the block ahead"),
            (INSTRUCTION_SWITCH_S, SCRIPT_END_S + 2, "instruction switched to green"))
-FAULTS = (12.0, DROPOUT_S[1])
+FAULTS = (BURST_S, DROPOUT_S[1])
 
 
 def glitched(frame: np.ndarray, rng: np.random.Generator, cell: int = 10) -> np.ndarray:
@@ -58,8 +61,8 @@ def glitched(frame: np.ndarray, rng: np.random.Generator, cell: int = 10) -> np.
 def scripted_frame(t: float, rng: np.random.Generator):
     """(frame or None for a dropout, a short label of what is shown) at script time ``t``."""
     green = blocks.Block("green", 0.07, 0.1)  # far left, never overlapping the red block
-    if t < 12.0:
-        red = blocks.Block("red", 0.08 + 0.84 * t / 12.0, 0.16)
+    if t < BURST_S:
+        red = blocks.Block("red", 0.08 + 0.84 * t / BURST_S, 0.16)
         frame = blocks.render(blocks.Scene([red] if red.x < 0.3 else [red, green], floor="textured"))
         return frame, f"red at x={red.x:.2f}"
     if t < DROPOUT_S[0]:

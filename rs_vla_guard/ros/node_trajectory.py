@@ -11,12 +11,12 @@ Before the first valid joint_states there is no position to hold, and nothing go
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, List, Optional, Sequence
 
 from builtin_interfaces.msg import Duration
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from ..control.chunks import holdable, sent_trajectory
 from ..guard import Decision
 from ..settings.chunks import state_joint_names
 from . import qos
@@ -49,16 +49,14 @@ class TrajectoryMixin:
             self._trajectory_pub = self.create_lifecycle_publisher(JointTrajectory, "joint_trajectory", qos.COMMANDS)
 
     def _remember_positions(self, values: Optional[List[float]], problem: Optional[str]) -> None:
-        """Keep the latest measured positions that are all finite (a NaN is never a place to hold at)."""
-        if not problem and values and all(math.isfinite(v) for v in values):
-            self._hold_positions = [float(v) for v in values]
+        """Keep the latest measured positions a stop may hold at (:func:`~rs_vla_guard.control.chunks.holdable`)."""
+        positions = holdable(values, problem)
+        if positions is not None:
+            self._hold_positions = positions
 
     def _publish_trajectory(self, decision: Decision, snapshot: Dict[str, Any], held: bool) -> None:
         if self._trajectory_pub is None or held:
             return
-        joints = state_joint_names(snapshot)
-        chunk = decision.chunk or {}
-        if decision.certified and chunk.get("waypoints"):
-            self._trajectory_pub.publish(trajectory_msg(chunk["joint_names"], chunk["waypoints"], chunk["dt_s"]))
-        elif self._hold_positions is not None and len(self._hold_positions) == len(joints):
-            self._trajectory_pub.publish(trajectory_msg(joints, [self._hold_positions], snapshot["chunk_dt_s"]))
+        sent = sent_trajectory(decision, state_joint_names(snapshot), snapshot["chunk_dt_s"], self._hold_positions)
+        if sent is not None:
+            self._trajectory_pub.publish(trajectory_msg(*sent))
